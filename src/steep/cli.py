@@ -1,0 +1,129 @@
+"""The `steep` command: one subcommand per stage, `run` for all of them, `chat`, `init`, `demo`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from . import pipeline
+from .config import STARTER_CONFIG, ConfigError, load_config
+from .rundir import InputError, setup_logging
+from .synth import EmptyResultError
+
+log = logging.getLogger("steep")
+
+STAGE_HELP = {
+    "ingest": "read documents into chunks with provenance",
+    "synth": "make augmented text and QA pairs from the chunks (runs ingest first if needed)",
+    "curate": "remove training examples that leak the eval questions (runs earlier stages if needed)",
+    "train": "fine-tune the model (LoRA by default) on the curated data (runs earlier stages if needed)",
+    "eval": "answer the held-out questions with the base and the tuned model, and score them",
+    "run": "all stages, skipping those whose inputs and settings are unchanged",
+}
+
+
+def _stage_parser(sub: argparse._SubParsersAction, name: str) -> None:
+    p = sub.add_parser(name, help=STAGE_HELP[name], description=STAGE_HELP[name] + ".")
+    p.add_argument("config", help="the run's YAML config (see `steep init`)")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="override config keys, e.g. train.epochs=2")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="steep", description="Steep a small LLM in your documents: ingest, synth, curate, train, eval.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("init", help="write a commented starter config", description="Write a commented starter config.")
+    p.add_argument("path", nargs="?", default="steep.yaml")
+    p.add_argument("--force", action="store_true", help="overwrite an existing file")
+    for name in STAGE_HELP:
+        _stage_parser(sub, name)
+    p = sub.add_parser("chat", help="ask a base or tuned model from the terminal",
+                       description="Ask a model questions. With --run, the run's tuned model (add --base for its base model).")
+    p.add_argument("prompt", nargs="*", help="a single question; without one, an interactive session starts")
+    p.add_argument("--run", type=Path, help="a run directory (runs/<name>) whose tuned model to use")
+    p.add_argument("--base", action="store_true", help="with --run: the base model, not the tuned one")
+    p.add_argument("--model", help="a model (built-in name, HF folder, .gguf); default: the run's or the built-in default")
+    p.add_argument("--max-new-tokens", type=int, default=128)
+    p = sub.add_parser("demo", help="write the demo corpus and run the whole pipeline on it",
+                       description="Generate fictional biographies and held-out questions, then run every stage.")
+    p.add_argument("--dir", type=Path, default=Path("demo"), help="where to write the corpus and runs (default: demo/)")
+    p.add_argument("overrides", nargs="*", metavar="key=value")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging()
+    try:
+        return _dispatch(args)
+    except (ConfigError, InputError, EmptyResultError) as e:
+        log.error("error: %s", e)
+        return 2
+    except KeyboardInterrupt:
+        log.error("interrupted: finished stages are kept; rerun the same command to resume")
+        return 130
+    except OSError as e:  # disk full, permissions: say which file
+        log.error("error: %s", e)
+        return 1
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "init":
+        path = Path(args.path)
+        if path.exists() and not args.force:
+            raise InputError(f"{path} exists; use --force to overwrite")
+        path.write_text(STARTER_CONFIG)
+        log.info("wrote %s: edit ingest.inputs and eval.questions, then `steep run %s`", path, path)
+        return 0
+    if args.command == "chat":
+        return _chat(args)
+    if args.command == "demo":
+        from .demo import write_demo
+
+        config_path = write_demo(args.dir)
+        log.info("demo corpus written to %s", args.dir)
+        pipeline.run(load_config(config_path, args.overrides))
+        return 0
+    cfg = load_config(args.config, args.overrides)
+    if args.command == "ingest":
+        chunks = pipeline.run_ingest(cfg)
+        log.info("%d chunks in %s", len(chunks), cfg.run_dir / "ingest" / "chunks.jsonl")
+    elif args.command == "synth":
+        _, texts, qa = pipeline.run_synth(cfg)
+        log.info("%d texts, %d QA pairs in %s", len(texts), len(qa), cfg.run_dir / "synth")
+    elif args.command == "curate":
+        _, texts, qa = pipeline.run_curate(cfg)
+        log.info("%d texts, %d QA pairs in %s", len(texts), len(qa), cfg.run_dir / "curate")
+    elif args.command == "train":
+        _, output, _ = pipeline.run_train(cfg)
+        log.info("trained model in %s", output)
+    else:  # eval and run: eval needs everything before it
+        pipeline.run(cfg)
+    return 0
+
+
+def _chat(args: argparse.Namespace) -> int:
+    from .chat import open_chat
+
+    model = open_chat(run_dir=args.run, model=args.model, base=args.base)
+    if args.prompt:
+        print(model.generate([[{"role": "user", "content": " ".join(args.prompt)}]], args.max_new_tokens)[0])
+        return 0
+    history: list[dict] = []
+    print("steep chat: empty line or Ctrl-D to quit")
+    while True:
+        try:
+            line = input("> ").strip()
+        except EOFError:
+            return 0
+        if not line:
+            return 0
+        history.append({"role": "user", "content": line})
+        reply = model.generate([history], args.max_new_tokens)[0]
+        history.append({"role": "assistant", "content": reply})
+        print(reply)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

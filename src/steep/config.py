@@ -1,0 +1,190 @@
+"""The run configuration: one YAML file per run, validated, with `key=value` overrides."""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+class ConfigError(ValueError):
+    """A config that cannot be used; the message says where and why."""
+
+
+class Section(BaseModel):
+    # forbid: a misspelt key must be an error, never silently ignored
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class IngestConfig(Section):
+    inputs: list[str] = Field(default_factory=list, description="files or folders (recursive) of .txt, .md, .jsonl")
+    chunk_tokens: int = Field(256, ge=16, description="target chunk size in model tokens")
+    jsonl_text_field: str = Field("text", description="field holding the text in .jsonl inputs")
+
+
+class SynthConfig(Section):
+    permutations: int = Field(3, ge=0, description="sentence-order permutations of each chunk")
+    name_substitution: bool = Field(True, description="replace pronouns by the full name they refer to")
+    clause_reorder: bool = Field(True, description="move a leading adverbial phrase to the end of its sentence")
+    rule_qa: bool = Field(True, description="question/answer pairs made by rules from answer spans")
+    teacher_qa: bool = Field(False, description="also ask the teacher model to write question/answer pairs")
+    roundtrip: bool = Field(True, description="keep a QA pair only if the teacher, given the chunk, answers it the same")
+    teacher: str | None = Field(None, description="teacher model; default: the run's model")
+    max_qa_per_chunk: int = Field(64, ge=1)
+    batch_size: int = Field(16, ge=1, description="teacher generation batch size")
+
+
+class LoraConfig(Section):
+    r: int = Field(32, ge=1)
+    alpha: int = Field(64, ge=1)
+    dropout: float = Field(0.0, ge=0, lt=1)
+    target_modules: list[str] | Literal["all-linear"] = "all-linear"
+
+
+class TrainConfig(Section):
+    method: Literal["lora", "full"] = "lora"
+    epochs: float = Field(3.0, gt=0)
+    learning_rate: float = Field(1e-3, gt=0)
+    batch_size: int = Field(16, ge=1)
+    grad_accum: int = Field(1, ge=1)
+    max_seq_len: int = Field(384, ge=16)
+    warmup_ratio: float = Field(0.05, ge=0, lt=1)
+    text_repeats: int = Field(1, ge=0, description="how often each augmented text is seen per epoch (continued pretraining)")
+    qa_repeats: int = Field(1, ge=0, description="how often each QA pair is seen per epoch")
+    bf16: bool | Literal["auto"] = Field("auto", description="bf16 autocast; auto = when the CPU/GPU supports it")
+    lora: LoraConfig = Field(default_factory=LoraConfig)
+    save_steps: int = Field(50, ge=1, description="checkpoint interval, so an interrupted run resumes")
+
+
+class EvalConfig(Section):
+    questions: str | None = Field(None, description="JSONL with `question` and `answers` (list)")
+    conditions: list[Literal["base", "tuned"]] = Field(default_factory=lambda: ["base", "tuned"])
+    max_new_tokens: int = Field(48, ge=1)
+    batch_size: int = Field(16, ge=1)
+    examples_per_condition: int = Field(3, ge=0)
+
+
+class RunConfig(Section):
+    name: str = Field("run", pattern=r"^[A-Za-z0-9._-]+$")
+    model: str = Field("smollm2-135m-instruct", description="built-in name, local HF folder, or .gguf file")
+    runs_dir: str = "runs"
+    seed: int = 0
+    system_prompt: str | None = Field(None, description="system message for training and asking; default: the chat template's")
+    ingest: IngestConfig = Field(default_factory=IngestConfig)
+    synth: SynthConfig = Field(default_factory=SynthConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.runs_dir) / self.name
+
+
+def _valid_keys(model: type[BaseModel], path: tuple[str | int, ...]) -> list[str]:
+    """The field names allowed at `path` (a location from a pydantic error)."""
+    for part in path:
+        field = model.model_fields.get(str(part))
+        annotation = getattr(field, "annotation", None) if field else None
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            model = annotation
+        else:
+            break
+    return list(model.model_fields)
+
+
+def _explain(error: ValidationError) -> str:
+    lines = []
+    for e in error.errors():
+        loc = e["loc"]
+        where = ".".join(str(p) for p in loc) or "(top level)"
+        if e["type"] == "extra_forbidden":
+            valid = _valid_keys(RunConfig, loc[:-1])
+            near = difflib.get_close_matches(str(loc[-1]), valid, n=1)
+            hint = f"; did you mean '{near[0]}'?" if near else f"; valid keys here: {', '.join(valid)}"
+            lines.append(f"unknown key '{where}'{hint}")
+        else:
+            lines.append(f"'{where}': {e['msg']} (got {e.get('input')!r})")
+    return "invalid config:\n  " + "\n  ".join(lines)
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """`train.epochs=2` -> (['train', 'epochs'], 2); the value is read as YAML."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise ConfigError(f"override '{text}' is not key=value (e.g. train.epochs=2)")
+    return key.strip().split("."), yaml.safe_load(value) if value.strip() else ""
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] = (), **fields: Any) -> RunConfig:
+    """Read a YAML config (or start from defaults), apply dotted overrides, validate."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{path}: not valid YAML: {e}") from e
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: the top level must be a mapping of keys")
+        # relative paths in a config file are relative to that file, not to the shell's cwd
+        base = path.parent
+        ingest = data.get("ingest") or {}
+        if isinstance(ingest.get("inputs"), list):
+            ingest["inputs"] = [str(base / p) for p in ingest["inputs"]]
+        ev = data.get("eval") or {}
+        if isinstance(ev.get("questions"), str):
+            ev["questions"] = str(base / ev["questions"])
+        if isinstance(data.get("runs_dir"), str):
+            data["runs_dir"] = str(base / data["runs_dir"])
+    data.update(fields)
+    for text in overrides:
+        keys, value = parse_override(text)
+        node = data
+        for k in keys[:-1]:
+            node = node.setdefault(k, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override '{text}': '{k}' is not a section")
+        node[keys[-1]] = value
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(_explain(e)) from None
+
+
+STARTER_CONFIG = """\
+# steep run configuration. Every key is optional; shown values are the defaults.
+# Override any key on the command line: steep run steep.yaml train.epochs=2
+name: my-run                      # outputs go to <runs_dir>/<name>/
+model: smollm2-135m-instruct      # built-in name, a local Hugging Face folder, or a .gguf file
+runs_dir: runs
+seed: 0
+
+ingest:
+  inputs: [docs/]                 # files or folders of .txt, .md, .jsonl ({"text": ...})
+  chunk_tokens: 256               # sentence-aware chunks of about this many model tokens
+
+synth:
+  permutations: 3                 # sentence-order permutations per chunk (knowledge augmentation)
+  name_substitution: true         # replace he/she/his/her by the full name
+  clause_reorder: true            # "In 1990, X did Y." -> "X did Y in 1990."
+  rule_qa: true                   # question/answer pairs from answer spans (names, dates, numbers)
+  teacher_qa: false               # also ask the teacher model for question/answer pairs
+  roundtrip: true                 # keep a pair only if the teacher, reading the chunk, agrees
+  teacher: null                   # default: the run's model
+
+train:
+  method: lora                    # lora | full
+  epochs: 3
+  learning_rate: 0.001
+  batch_size: 16
+  lora: {r: 32, alpha: 64}
+
+eval:
+  questions: questions.jsonl      # {"question": ..., "answers": [...]} per line; held out from training
+  conditions: [base, tuned]
+"""

@@ -1,0 +1,364 @@
+"""synth: chunks of unannotated text -> training data, after Physics of LMs 3.1 (methods.md §1).
+
+Two kinds of output, each record naming the chunk it came from:
+- augmented text for continued pretraining: each fact restated with the full name instead of a
+  pronoun, in several sentence orders and clause orders, so it is stored in a retrievable way;
+- question/answer pairs in chat form, made by rules from answer spans (names, dates, numbers)
+  and optionally by the teacher model, kept only when the teacher, reading the chunk, agrees.
+
+The rules are deliberately about English grammar (pronouns, prepositions, auxiliaries), never
+about a particular corpus, so they carry over to documents nobody here has seen."""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from typing import TYPE_CHECKING
+
+from .ingest import split_sentences
+from .scoring import answer_matches
+
+if TYPE_CHECKING:
+    from .config import SynthConfig
+    from .generate import ChatModel
+
+log = logging.getLogger("steep")
+
+MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
+DATE_RE = re.compile(rf"\b(?:\d{{1,2}} (?:{MONTHS}) \d{{4}}|(?:{MONTHS}) \d{{1,2}}, \d{{4}}|(?:{MONTHS}) \d{{4}})\b")
+YEAR_RE = re.compile(r"\b(?:1[5-9]\d\d|20\d\d)\b")
+NUMBER_RE = re.compile(r"\b\d[\d,]*(?:\.\d+)?\b")
+# A run of capitalized words, allowing short lowercase joiners inside: "University of Orlen"
+PROPER_RE = re.compile(r"\b[A-Z][\w'’-]*(?:\s+(?:(?:of|de|del|da|la|le|von|van|the|and|for|on)\s+)?[A-Z][\w'’-]*)*")
+# Capitalized words that start sentences without naming anything
+FUNCTION_WORDS = {
+    "The", "A", "An", "In", "On", "At", "He", "She", "It", "They", "His", "Her", "Its", "Their", "This", "That",
+    "These", "Those", "After", "Before", "During", "Since", "From", "When", "While", "As", "Although", "But",
+    "And", "Or", "Today", "Later", "Also", "However", "There", "Then", "Once", "By", "With", "For", "Of", "To",
+    "We", "You", "I", "Some", "Many", "Most", "Every", "Each", "One", "Two", "Both", "Besides", "Outside",
+}
+# Head nouns of organisation and place names (general English, not any one corpus's)
+NON_PERSON_HEADS = {
+    "Inc", "Ltd", "LLC", "Corp", "Corporation", "Company", "Co", "Group", "Holdings", "Foundation", "Trust",
+    "University", "Institute", "College", "School", "Academy", "Society", "Association", "Union", "Council",
+    "Ministry", "Agency", "Department", "Bank", "Museum", "Hospital", "Clinic", "Library", "Labs", "Laboratory",
+    "Laboratories", "Works", "Systems", "Technologies", "Industries", "Partners", "Dynamics", "Analytics",
+    "Shipping", "Textiles", "Observatory", "Studio", "Studios", "Press", "Media", "Motors", "Airlines",
+    "City", "County", "River", "Lake", "Mount", "Street", "Road", "Square", "Park", "Valley", "Island",
+}
+PLACE_PREPOSITIONS = {"in", "at", "from", "near", "to", "outside", "inside"}
+TIME_PREPOSITIONS = {"in", "on", "since", "until", "by", "around"}
+AUXILIARIES = {"is", "was", "are", "were", "has", "had", "will", "can", "could", "would"}
+SUBJECT_PRONOUNS = {"he", "she"}
+# words that follow object "her" ("met her at ...") but never possessive "her" ("her thesis")
+NOT_AFTER_POSSESSIVE = {"and", "or", "as", "in", "at", "to", "for", "with", "on", "about", "from", "by", "that", "when", "into", "after", "before"}
+LEADING_PHRASE_RE = re.compile(
+    r"^(?P<phrase>(?:In|On|At|During|After|Before|Since|By|Around|Until) [^,]{2,40}), (?P<rest>[A-Z].*?)(?P<end>[.!])$"
+)
+
+
+@dataclass
+class Span:
+    text: str
+    kind: str  # date | year | number | name
+    start: int
+    end: int
+
+
+def proper_spans(sentence: str) -> list[Span]:
+    spans = []
+    for m in PROPER_RE.finditer(sentence):
+        words = m.group().split()
+        while words and words[0] in FUNCTION_WORDS:  # "In Velmora" -> "Velmora"
+            words.pop(0)
+        if words:
+            words[-1] = re.sub(r"['’]s$", "", words[-1])  # "Quandt's colleagues" names "Quandt"
+        if not words or not words[-1]:
+            continue
+        text = " ".join(words)
+        start = m.start() + m.group().index(words[0])
+        spans.append(Span(text, "name", start, start + len(text)))
+    return spans
+
+
+def answer_spans(sentence: str) -> list[Span]:
+    """Candidate answers in a sentence: dates, years, other numbers, names; non-overlapping."""
+    found: list[Span] = []
+
+    def free(a: int, b: int) -> bool:
+        return all(b <= s.start or a >= s.end for s in found)
+
+    for regex, kind in ((DATE_RE, "date"), (YEAR_RE, "year"), (NUMBER_RE, "number")):
+        for m in regex.finditer(sentence):
+            if free(m.start(), m.end()):
+                found.append(Span(m.group(), kind, m.start(), m.end()))
+    for span in proper_spans(sentence):
+        if free(span.start, span.end):
+            found.append(span)
+    return sorted(found, key=lambda s: s.start)
+
+
+def sentence_subject(sentence: str) -> str | None:
+    """The name a sentence opens with, if any: 'Mirela Quandt was born ...' -> 'Mirela Quandt'."""
+    spans = proper_spans(sentence)
+    if spans and spans[0].start == 0 and len(spans[0].text.split()) >= 2:
+        return spans[0].text
+    return None
+
+
+def looks_like_person(name: str) -> bool:
+    """he/she refer to people: a name ending in an organisation or place noun is not one."""
+    return name.split()[-1] not in NON_PERSON_HEADS
+
+
+def resolve_pronouns(sentences: list[str]) -> list[str]:
+    """Replace he/she/his/her/him by the full name of the most recent sentence subject that can be
+    a person (Physics 3.1: the full name in every sentence made facts far more extractable)."""
+    subject: str | None = None
+    out = []
+    for sent in sentences:
+        named = sentence_subject(sent)
+        if named and looks_like_person(named):
+            subject = named
+        elif subject:
+            sent = _replace_pronouns(sent, subject)
+        out.append(sent)
+    return out
+
+
+def _replace_pronouns(sentence: str, name: str) -> str:
+    def repl(m: re.Match) -> str:
+        word, lower = m.group(1), m.group(1).lower()
+        if lower in SUBJECT_PRONOUNS or lower == "him":
+            return name
+        if lower == "his":
+            return f"{name}'s"
+        # "her": possessive before a word ("her thesis"), object otherwise ("met her.")
+        following = sentence[m.end() :].split()[:1]
+        possessive = following and following[0][:1].isalpha() and following[0].lower() not in NOT_AFTER_POSSESSIVE
+        return f"{name}'s" if possessive else name
+
+    replaced = re.sub(r"\b(he|she|his|her|him|He|She|His|Her|Him)\b", repl, sentence)
+    return replaced
+
+
+def reorder_clause(sentence: str) -> str | None:
+    """'In 1990, X joined Y.' -> 'X joined Y in 1990.' when the sentence opens with a short
+    adverbial phrase and a comma; None when no such safe move exists."""
+    m = LEADING_PHRASE_RE.match(sentence)
+    if not m or not sentence_subject(m.group("rest")):
+        return None
+    phrase = m.group("phrase")
+    return f"{m.group('rest')} {phrase[0].lower()}{phrase[1:]}{m.group('end')}"
+
+
+def augment_chunk(text: str, permutations: int, name_substitution: bool, clause_reorder: bool, rng: random.Random) -> list[tuple[str, str]]:
+    """(kind, text) rewrites of one chunk; the original is included once."""
+    sentences = [s.text for s in split_sentences(text)]
+    variants = [("original", text)]
+    if name_substitution:
+        sentences = resolve_pronouns(sentences)
+        variants.append(("full_name", " ".join(sentences)))
+    if clause_reorder:
+        moved = [reorder_clause(s) or s for s in sentences]
+        if moved != sentences:
+            variants.append(("clause_reorder", " ".join(moved)))
+    seen = {v for _, v in variants}
+    for _ in range(permutations if len(sentences) > 1 else 0):
+        order = sentences[:]
+        for _ in range(5):  # a few tries to find an order not produced yet
+            rng.shuffle(order)
+            if clause_reorder:
+                order = [reorder_clause(s) or s if rng.random() < 0.5 else s for s in order]
+            joined = " ".join(order)
+            if joined not in seen:
+                seen.add(joined)
+                variants.append(("permutation", joined))
+                break
+    return variants
+
+
+def _wh_phrase(span: Span, before: str) -> str:
+    prep = before.split()[-1].lower() if before.split() else ""
+    if span.kind == "date":
+        return "what date"
+    if span.kind == "year":
+        return "what year"
+    if span.kind == "number":
+        return "what number"
+    if prep in PLACE_PREPOSITIONS:
+        return "which place"
+    return "what"
+
+
+def rule_questions(sentence: str, span: Span) -> list[tuple[str, str]]:
+    """(form, question) pairs whose answer is `span`, from a sentence that states it."""
+    before, after = sentence[: span.start], sentence[span.end :].rstrip(" .!")
+    if span.kind == "name" and before.endswith(("the ", "The ")):
+        before = before[:-4]  # "at the University of X" -> "at what"
+    questions = []
+    subject = sentence_subject(sentence)
+    if subject and span.start == 0:
+        # the subject is the answer: "Who was born in Velmora?"
+        rest = sentence[span.end :].strip().rstrip(".!")
+        if rest and rest.split()[0].lower() not in {"'s", "’s"}:
+            questions.append(("who", f"Who {rest}?"))
+        return questions
+    # echo question: the answer replaced by a wh-phrase, word order kept
+    echo = f"{before}{_wh_phrase(span, before)}{after}".strip()
+    questions.append(("echo", echo[0].upper() + echo[1:] + "?"))
+    # inverted question for 'SUBJECT AUX ... PREP SPAN': "When was Mirela Quandt born?"
+    if subject and not after.strip():
+        rest = sentence[len(subject) :].split()
+        words = before.split()
+        if rest and rest[0].lower() in AUXILIARIES and len(words) >= 3:
+            prep = words[-1].lower()
+            middle = " ".join(sentence[len(subject) : span.start].split()[1:-1])
+            if span.kind in ("date", "year") and prep in TIME_PREPOSITIONS:
+                questions.append(("inverted", f"When {rest[0]} {subject} {middle}?".replace("  ", " ")))
+            elif span.kind == "name" and prep in PLACE_PREPOSITIONS:
+                questions.append(("inverted", f"Where {rest[0]} {subject} {middle}?".replace("  ", " ")))
+    # cloze: complete the statement
+    if subject:
+        questions.append(("cloze", f"Complete this statement about {subject}: {before.strip()} ..."))
+    return questions
+
+
+def rule_qa(chunk: dict, resolved: list[str], max_pairs: int, rng: random.Random) -> list[dict]:
+    """QA records from the pronoun-resolved sentences of one chunk; the answer restates the
+    sentence, so the reply carries the fact with its full context."""
+    pairs = []
+    by_subject: dict[str, list[str]] = {}
+    # both clause orders: "In 1990, X joined Y." also yields "When did..."-style echoes of "X joined Y in 1990."
+    sentences = [variant for sent in resolved for variant in dict.fromkeys([sent, reorder_clause(sent) or sent])]
+    for sent in sentences:
+        subject = sentence_subject(sent)
+        if subject:
+            by_subject.setdefault(subject, [])
+            if sent in resolved:
+                by_subject[subject].append(sent)
+        for span in answer_spans(sent):
+            if subject and span.text == subject and span.start != 0:
+                continue
+            for form, question in rule_questions(sent, span):
+                pairs.append(_qa(chunk, question, sent, span.text, f"rule:{form}"))
+    # entity recall: everything the chunk says about a name, asked by the name alone
+    for subject, sents in by_subject.items():
+        if len(sents) > 1:
+            shuffled = rng.sample(sents, len(sents))
+            pairs.append(_qa(chunk, f"What does the text say about {subject}?", " ".join(shuffled), None, "rule:about"))
+    rng.shuffle(pairs)
+    return pairs[:max_pairs]
+
+
+def _qa(chunk: dict, question: str, answer: str, short_answer: str | None, method: str) -> dict:
+    return {
+        "messages": [{"role": "user", "content": question}, {"role": "assistant", "content": answer}],
+        "metadata": {"chunk_id": chunk["id"], "source": chunk["source"], "start": chunk["start"], "end": chunk["end"],
+                     "method": method, "short_answer": short_answer},
+    }
+
+
+TEACHER_QA_PROMPT = (
+    "Read the text, then write one question that the text answers and the answer.\n\n"
+    "Text: {text}\n\nReply in two lines:\nQuestion: <question>\nAnswer: <answer>"
+)
+ROUNDTRIP_PROMPT = "Answer the question using the text. Be brief.\n\nText: {text}\n\nQuestion: {question}"
+
+
+def parse_teacher_qa(reply: str) -> tuple[str, str] | None:
+    m = re.search(r"Question:\s*(.+?)\s*\n+\s*Answer:\s*(.+)", reply, re.S)
+    if not m:
+        return None
+    question, answer = m.group(1).strip(), m.group(2).strip().split("\n")[0].strip()
+    return (question, answer) if question.endswith("?") and answer else None
+
+
+def teacher_qa(chunks: list[dict], ask: Callable[[list[str], str], list[str]]) -> tuple[list[dict], int]:
+    """QA pairs written by the teacher; returns them and how many replies could not be parsed."""
+    replies = ask([TEACHER_QA_PROMPT.format(text=c["text"]) for c in chunks], "teacher QA")
+    pairs, unparsed = [], 0
+    for chunk, reply in zip(chunks, replies):
+        parsed = parse_teacher_qa(reply)
+        if parsed is None:
+            unparsed += 1
+            continue
+        pairs.append(_qa(chunk, parsed[0], parsed[1], parsed[1], "teacher"))
+    return pairs, unparsed
+
+
+def roundtrip_filter(pairs: list[dict], chunk_text: dict[str, str], ask: Callable[[list[str], str], list[str]]) -> tuple[list[dict], list[dict]]:
+    """Keep a pair only if the teacher, given its chunk and question, gives the same short answer.
+    Pairs without a short answer (entity summaries) are not checkable this way and are kept."""
+    checkable = [p for p in pairs if p["metadata"]["short_answer"]]
+    prompts = [ROUNDTRIP_PROMPT.format(text=chunk_text[p["metadata"]["chunk_id"]], question=p["messages"][0]["content"]) for p in checkable]
+    replies = ask(prompts, "round-trip check")
+    kept = [p for p in pairs if not p["metadata"]["short_answer"]]
+    dropped = []
+    for pair, reply in zip(checkable, replies):
+        pair["metadata"]["roundtrip_reply"] = reply
+        (kept if answer_matches(reply, pair["metadata"]["short_answer"]) else dropped).append(pair)
+    return kept, dropped
+
+
+def dedupe(pairs: list[dict]) -> tuple[list[dict], int]:
+    seen, out = set(), []
+    for p in pairs:
+        key = " ".join(p["messages"][0]["content"].lower().split())
+        if key not in seen:
+            seen.add(key)
+            out.append(p)
+    return out, len(pairs) - len(out)
+
+
+def method_counts(records: list[dict]) -> dict[str, int]:
+    return dict(Counter(r["metadata"]["method"] for r in records))
+
+
+def synthesize(chunks: list[dict], cfg: SynthConfig, seed: int, teacher: ChatModel | None) -> tuple[list[dict], list[dict], dict]:
+    """Augmented texts and QA pairs for all chunks, with counts of what each step made and removed.
+    An empty QA set is an error naming the step that emptied it."""
+    rng = random.Random(seed)
+    texts: list[dict] = []
+    pairs: list[dict] = []
+    for chunk in chunks:
+        for kind, text in augment_chunk(chunk["text"], cfg.permutations, cfg.name_substitution, cfg.clause_reorder, rng):
+            texts.append({"text": text, "metadata": {"chunk_id": chunk["id"], "source": chunk["source"],
+                                                     "start": chunk["start"], "end": chunk["end"], "method": kind}})
+        if cfg.rule_qa:
+            resolved = resolve_pronouns([s.text for s in split_sentences(chunk["text"])])
+            pairs.extend(rule_qa(chunk, resolved, cfg.max_qa_per_chunk, rng))
+    stats: dict = {"texts": method_counts(texts), "qa_made": method_counts(pairs)}
+
+    def ask(prompts: list[str], desc: str) -> list[str]:
+        assert teacher is not None
+        return teacher.generate([[{"role": "user", "content": p}] for p in prompts], max_new_tokens=48, batch_size=cfg.batch_size, desc=desc)
+
+    if cfg.teacher_qa:
+        made, unparsed = teacher_qa(chunks, ask)
+        pairs.extend(made)
+        stats["qa_made"] = method_counts(pairs)
+        stats["teacher_unparsed"] = unparsed
+    made_total = len(pairs)
+    pairs, stats["removed_duplicates"] = dedupe(pairs)
+    if cfg.roundtrip and pairs:
+        pairs, dropped = roundtrip_filter(pairs, {c["id"]: c["text"] for c in chunks}, ask)
+        stats["removed_roundtrip"] = method_counts(dropped)
+    stats["qa_kept"] = method_counts(pairs)
+    if not pairs and (cfg.rule_qa or cfg.teacher_qa):
+        if made_total == 0:
+            raise EmptyResultError("synth made no question/answer pairs: no names, dates or numbers were found in the chunks"
+                                   + (" and the teacher's replies could not be parsed" if cfg.teacher_qa else ""))
+        raise EmptyResultError(f"synth made {made_total} question/answer pairs but the filters removed all of them "
+                               f"(duplicates: {stats['removed_duplicates']}, round-trip: {sum(stats.get('removed_roundtrip', {}).values())}); "
+                               "try synth.roundtrip=false or a stronger synth.teacher")
+    return texts, pairs, stats
+
+
+class EmptyResultError(ValueError):
+    """A stage produced nothing; the message says which step removed everything."""

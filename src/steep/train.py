@@ -1,0 +1,153 @@
+"""train: continued pretraining on augmented text mixed with QA pairs in chat form, LoRA by default.
+
+The Hugging Face Trainer runs the loop, so the same config runs under `accelerate launch` or
+`torchrun` (DDP/FSDP) on GPU machines, and an interrupted run resumes from its last checkpoint."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import shutil
+from pathlib import Path
+
+import torch
+from transformers import DataCollatorForSeq2Seq, PreTrainedTokenizerBase, Trainer, TrainingArguments
+from transformers.trainer_utils import get_last_checkpoint
+
+from .config import TrainConfig
+from .generate import with_system
+from .models import bf16_supported, load_model
+from .rundir import write_jsonl
+
+log = logging.getLogger("steep")
+IGNORE = -100  # label value the loss skips
+
+
+def tokenize_chat(tok: PreTrainedTokenizerBase, messages: list[dict], system_prompt: str | None, max_len: int) -> dict:
+    """Token ids with labels only on assistant turns, their end-of-turn token included (a model
+    never trained on it never learns to stop)."""
+    messages = with_system(messages, system_prompt)
+    full = tok.apply_chat_template(messages, tokenize=False)
+    spans = []
+    for i, m in enumerate(messages):
+        if m["role"] != "assistant":
+            continue
+        start = len(tok.apply_chat_template(messages[:i], tokenize=False, add_generation_prompt=True))
+        end = len(tok.apply_chat_template(messages[: i + 1], tokenize=False))
+        if not full.startswith(tok.apply_chat_template(messages[: i + 1], tokenize=False)):
+            raise ValueError("the chat template renders a conversation differently from its prefix; cannot mask the loss")
+        spans.append((start, end))
+    enc = tok(full, add_special_tokens=False, return_offsets_mapping=True)
+    labels = [
+        tid if any(s <= a < e for s, e in spans) else IGNORE for tid, (a, _) in zip(enc["input_ids"], enc["offset_mapping"])
+    ]
+    return {"input_ids": enc["input_ids"][:max_len], "labels": labels[:max_len]}
+
+
+def tokenize_text(tok: PreTrainedTokenizerBase, text: str, max_len: int) -> list[dict]:
+    """Plain text for continued pretraining: loss on every token, split into windows of max_len."""
+    ids = tok(text, add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
+    return [{"input_ids": ids[i : i + max_len], "labels": ids[i : i + max_len]} for i in range(0, len(ids), max_len)]
+
+
+def build_dataset(tok: PreTrainedTokenizerBase, texts: list[dict], qa: list[dict], cfg: TrainConfig, system_prompt: str | None) -> list[dict]:
+    """One epoch's examples: each text `text_repeats` times and each QA pair `qa_repeats` times."""
+    examples: list[dict] = []
+    for record in texts:
+        examples.extend(tokenize_text(tok, record["text"], cfg.max_seq_len) * cfg.text_repeats)
+    for record in qa:
+        examples.extend([tokenize_chat(tok, record["messages"], system_prompt, cfg.max_seq_len)] * cfg.qa_repeats)
+    if not examples:
+        raise ValueError("nothing to train on: no texts and no QA pairs (check train.text_repeats / train.qa_repeats)")
+    return examples
+
+
+def train(
+    model_path: Path,
+    tok: PreTrainedTokenizerBase,
+    texts: list[dict],
+    qa: list[dict],
+    cfg: TrainConfig,
+    out_dir: Path,
+    key: str,
+    seed: int,
+    system_prompt: str | None,
+) -> dict:
+    """Train and save to out_dir/'adapter' (LoRA) or out_dir/'model' (full); returns a summary."""
+    examples = build_dataset(tok, texts, qa, cfg, system_prompt)
+    random.Random(seed).shuffle(examples)
+    model = load_model(model_path)
+    model.train()
+    if cfg.method == "lora":
+        from peft import LoraConfig, get_peft_model
+
+        model = get_peft_model(
+            model,
+            LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
+                       target_modules=cfg.lora.target_modules, task_type="CAUSAL_LM"),
+        )
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    bf16 = bf16_supported() if cfg.bf16 == "auto" else cfg.bf16
+    ckpt_dir = out_dir / "checkpoints"
+    _discard_foreign_checkpoints(ckpt_dir, key)
+    args = TrainingArguments(
+        output_dir=str(ckpt_dir),
+        num_train_epochs=cfg.epochs,
+        per_device_train_batch_size=cfg.batch_size,
+        gradient_accumulation_steps=cfg.grad_accum,
+        learning_rate=cfg.learning_rate,
+        lr_scheduler_type="cosine",
+        warmup_steps=cfg.warmup_ratio,
+        weight_decay=0.0,
+        logging_steps=5,
+        logging_first_step=True,
+        save_strategy="steps",
+        save_steps=cfg.save_steps,
+        save_total_limit=1,
+        bf16=bf16,
+        use_cpu=not torch.cuda.is_available(),
+        train_sampling_strategy="group_by_length",  # less padding: similar lengths share a batch
+        remove_unused_columns=False,
+        report_to="none",
+        seed=seed,
+        disable_tqdm=False,
+    )
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=examples,
+        data_collator=DataCollatorForSeq2Seq(tok, padding=True, label_pad_token_id=IGNORE),
+    )
+    resume = get_last_checkpoint(str(ckpt_dir)) if ckpt_dir.exists() else None
+    if resume:
+        log.info("resuming training from %s", resume)
+    result = trainer.train(resume_from_checkpoint=resume)
+    target = out_dir / ("adapter" if cfg.method == "lora" else "model")
+    shutil.rmtree(target, ignore_errors=True)
+    trainer.save_model(str(target))
+    tok.save_pretrained(str(target))  # with the chat template, so the output loads on its own
+    write_jsonl(out_dir / "log.jsonl", trainer.state.log_history)
+    shutil.rmtree(ckpt_dir, ignore_errors=True)
+    n_tokens = sum(len(e["input_ids"]) for e in examples)
+    return {
+        "method": cfg.method,
+        "examples_per_epoch": len(examples),
+        "tokens_per_epoch": n_tokens,
+        "tokens_trained": int(n_tokens * cfg.epochs),
+        "loss_tokens_per_epoch": sum(sum(1 for x in e["labels"] if x != IGNORE) for e in examples),
+        "trainable_parameters": trainable,
+        "final_train_loss": round(result.training_loss, 4),
+        "seconds": round(result.metrics.get("train_runtime", 0.0), 1),
+        "bf16": bf16,
+        "output": str(target),
+    }
+
+
+def _discard_foreign_checkpoints(ckpt_dir: Path, key: str) -> None:
+    """Checkpoints from a run with other inputs or settings must not be resumed from."""
+    stamp = ckpt_dir / "steep-key.json"
+    if ckpt_dir.exists() and (not stamp.exists() or json.loads(stamp.read_text()).get("key") != key):
+        shutil.rmtree(ckpt_dir)
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(json.dumps({"key": key}))

@@ -9,8 +9,7 @@ from pathlib import Path
 
 from . import pipeline
 from .config import STARTER_CONFIG, ConfigError, load_config
-from .rundir import InputError, setup_logging
-from .synth import EmptyResultError
+from .rundir import EmptyResultError, InputError, setup_logging
 
 log = logging.getLogger("steep")
 

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import yaml
 
-from . import curate, evaluate, ingest, synth
+from .stages import curate, evaluate, ingest, synth
 from .config import RunConfig
 from .generate import ChatModel
 from .models import bf16_supported, load_model, load_tokenizer, resolve_model
-from .rundir import InputError, Stage, fingerprint, read_jsonl, setup_logging, write_json, write_jsonl, write_text
-from .train import train
+from .rundir import EmptyResultError, InputError, Stage, fingerprint, read_jsonl, setup_logging, write_json, write_jsonl, write_text
+from .stages.train import train
 
 log = logging.getLogger("steep")
 STAGES = ("ingest", "synth", "curate", "train", "eval")
@@ -94,7 +94,7 @@ def stage_curate(ctx: Context, upstream: str, texts: list[dict], qa: list[dict])
         write_jsonl(qa_path, kept_qa)
         write_jsonl(stage.dir / "leaked.jsonl", leaked_texts + leaked_qa)
         if not kept_texts and not kept_qa:
-            raise synth.EmptyResultError("curate removed every example as leaking the eval questions; see curate/leaked.jsonl")
+            raise EmptyResultError("curate removed every example as leaking the eval questions; see curate/leaked.jsonl")
         stage.finish({"texts": len(kept_texts), "qa": len(kept_qa), "removed_leaking_eval": len(leaked_texts) + len(leaked_qa)})
     _report(stage)
     return stage.key, read_jsonl(texts_path), read_jsonl(qa_path)

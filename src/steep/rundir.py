@@ -20,6 +20,10 @@ class InputError(ValueError):
     """Bad user input (a missing file, a malformed line, an empty corpus): the message says where."""
 
 
+class EmptyResultError(ValueError):
+    """A stage produced nothing; the message says which step removed everything."""
+
+
 @contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temporary path beside `path`; it replaces `path` only if the block succeeds, so a

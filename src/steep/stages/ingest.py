@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pysbd
 
-from .rundir import InputError
+from ..rundir import InputError
 
 log = logging.getLogger("steep")
 
@@ -120,10 +120,12 @@ _segmenter = pysbd.Segmenter(language="en", clean=False, char_span=True)
 
 
 def split_sentences(text: str) -> list[Sentence]:
-    """Sentences with their spans; paragraph breaks always end a sentence."""
+    """Sentences with their spans; paragraph breaks always end a sentence, line breaks do not
+    (hard-wrapped text is common)."""
     sentences = []
     for para in re.finditer(r"[^\n]+(?:\n(?!\n)[^\n]+)*", text):
-        for s in _segmenter.segment(para.group()):
+        # same length, so the spans stay valid
+        for s in _segmenter.segment(para.group().replace("\n", " ")):
             stripped = s.sent.strip()
             if stripped:
                 start = para.start() + s.start + (len(s.sent) - len(s.sent.lstrip()))

@@ -3,7 +3,7 @@ evaluation question (shared word 8-gram, or the whole question when it is shorte
 
 from __future__ import annotations
 
-from .scoring import normalize
+from ..scoring import normalize
 
 NGRAM = 8
 

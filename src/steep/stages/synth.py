@@ -21,11 +21,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .ingest import split_sentences
-from .scoring import answer_matches
+from ..rundir import EmptyResultError
+from ..scoring import answer_matches
 
 if TYPE_CHECKING:
-    from .config import SynthConfig
-    from .generate import ChatModel
+    from ..config import SynthConfig
+    from ..generate import ChatModel
 
 log = logging.getLogger("steep")
 
@@ -358,7 +359,3 @@ def synthesize(chunks: list[dict], cfg: SynthConfig, seed: int, teacher: ChatMod
                                f"(duplicates: {stats['removed_duplicates']}, round-trip: {sum(stats.get('removed_roundtrip', {}).values())}); "
                                "try synth.roundtrip=false or a stronger synth.teacher")
     return texts, pairs, stats
-
-
-class EmptyResultError(ValueError):
-    """A stage produced nothing; the message says which step removed everything."""

@@ -15,10 +15,10 @@ import torch
 from transformers import DataCollatorForSeq2Seq, PreTrainedTokenizerBase, Trainer, TrainingArguments
 from transformers.trainer_utils import get_last_checkpoint
 
-from .config import TrainConfig
-from .generate import with_system
-from .models import bf16_supported, load_model
-from .rundir import write_jsonl
+from ..config import TrainConfig
+from ..generate import with_system
+from ..models import bf16_supported, load_model
+from ..rundir import write_jsonl
 
 log = logging.getLogger("steep")
 IGNORE = -100  # label value the loss skips

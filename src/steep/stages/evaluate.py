@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from .rundir import InputError, read_jsonl
-from .scoring import score
+from ..rundir import InputError, read_jsonl
+from ..scoring import score
 
 METRICS = ("contained", "exact_match", "f1")
 

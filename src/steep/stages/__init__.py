@@ -1,0 +1,1 @@
+"""The pipeline stages, one module each: ingest, synth, curate, train, evaluate."""

@@ -1,0 +1,58 @@
+import pytest
+import yaml
+
+from steep.config import STARTER_CONFIG, ConfigError, RunConfig, load_config
+
+
+def write(tmp_path, text):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_unknown_key_names_itself_and_nearest_valid_key(tmp_path):
+    with pytest.raises(ConfigError) as e:
+        load_config(write(tmp_path, "train:\n  epocs: 2\n"))
+    assert "train.epocs" in str(e.value) and "did you mean 'epochs'" in str(e.value)
+
+
+def test_unknown_top_level_key(tmp_path):
+    with pytest.raises(ConfigError, match="unknown key 'modle'.*'model'"):
+        load_config(write(tmp_path, "modle: x\n"))
+
+
+def test_wrong_type_says_what_was_expected(tmp_path):
+    with pytest.raises(ConfigError, match=r"train.batch_size.*integer"):
+        load_config(write(tmp_path, "train: {batch_size: many}\n"))
+
+
+def test_overrides_are_typed_and_validated(tmp_path):
+    cfg = load_config(write(tmp_path, "name: a\n"), ["train.epochs=2.5", "synth.rule_qa=false", "train.lora.r=4"])
+    assert cfg.train.epochs == 2.5 and cfg.synth.rule_qa is False and cfg.train.lora.r == 4
+    with pytest.raises(ConfigError, match="did you mean 'learning_rate'"):
+        load_config(None, ["train.learning_rat=0.1"])
+    with pytest.raises(ConfigError, match="not key=value"):
+        load_config(None, ["train.epochs"])
+
+
+def test_paths_are_relative_to_the_config_file(tmp_path):
+    cfg = load_config(write(tmp_path, "ingest: {inputs: [docs]}\neval: {questions: q.jsonl}\n"))
+    assert cfg.ingest.inputs == [str(tmp_path / "docs")] and cfg.eval.questions == str(tmp_path / "q.jsonl")
+
+
+def test_missing_and_malformed_files(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "nope.yaml")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(write(tmp_path, "a: [\n"))
+
+
+def test_starter_config_is_valid_and_states_the_real_defaults():
+    data = yaml.safe_load(STARTER_CONFIG)
+    cfg = RunConfig.model_validate(data)
+    defaults = RunConfig()
+    for section in ("synth", "train"):
+        for key, value in data[section].items():
+            if key != "lora":
+                assert getattr(getattr(defaults, section), key) == value, f"{section}.{key}"
+    assert cfg.model == defaults.model

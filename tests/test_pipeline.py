@@ -1,0 +1,125 @@
+"""The whole pipeline on the tiny model: outputs, resume, caching, and errors a user would hit."""
+
+import json
+import logging
+
+import pytest
+import torch
+import transformers
+
+import steep
+from steep import pipeline
+from steep.stages import synth
+from steep.chat import open_chat
+from steep.cli import main
+from steep.config import load_config
+
+
+def run_cli(*args: str) -> int:
+    return main(list(args))
+
+
+def read(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_full_run_writes_every_stage_with_provenance(project):
+    assert run_cli("run", str(project / "steep.yaml")) == 0
+    run = project / "runs" / "t"
+    chunks = {c["id"]: c for c in read(run / "ingest" / "chunks.jsonl")}
+    source_texts = {str(project / "docs" / n): (project / "docs" / n).read_text() for n in ("ada.md", "bo.txt")}
+    for c in chunks.values():  # spans point at the words in the user's file
+        assert source_texts[c["source"]][c["start"] : c["end"]] == c["text"]
+    qa = read(run / "curate" / "qa.jsonl")
+    assert qa and all(q["messages"][-1]["role"] == "assistant" and q["metadata"]["chunk_id"] in chunks for q in qa)
+    texts = read(run / "curate" / "texts.jsonl")
+    assert {t["metadata"]["method"] for t in texts} >= {"original", "full_name", "permutation"}
+    assert (run / "train" / "adapter" / "adapter_model.safetensors").exists()
+    results = json.loads((run / "eval" / "results.json").read_text())
+    assert set(results) == {"base", "tuned"} and results["tuned"]["n"] == 2
+    assert set(results["base"]["by_kind"]) == {"city", "employer"}
+    report = (run / "report.md").read_text()
+    assert "| base |" in report and "| tuned |" in report and "What is the hometown of Ada Quill?" in report
+    assert load_config(run / "config.yaml").name == "t" and (run / "steep.log").read_text()
+
+
+def test_rerun_skips_finished_stages_and_a_changed_setting_reruns_only_what_depends_on_it(project, monkeypatch):
+    cfg = str(project / "steep.yaml")
+    assert run_cli("run", cfg) == 0
+    calls = []
+    monkeypatch.setattr(synth, "synthesize", lambda *a: calls.append("synth"))
+    monkeypatch.setattr(pipeline, "train", lambda *a: calls.append("train"))
+    assert run_cli("run", cfg) == 0 and calls == []
+    results = project / "runs" / "t" / "eval" / "results.json"
+    before = results.stat().st_mtime_ns
+    assert run_cli("run", cfg, "eval.max_new_tokens=4") == 0 and calls == []  # only eval reran
+    assert results.stat().st_mtime_ns != before
+
+
+def test_interrupted_training_resumes_from_its_checkpoint(project, monkeypatch, caplog):
+    cfg = str(project / "steep.yaml")
+    real_step = transformers.Trainer.training_step
+    steps = []
+
+    def interrupt_after_three(self, *args, **kwargs):
+        steps.append(1)
+        if len(steps) == 3:
+            raise KeyboardInterrupt
+        return real_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(transformers.Trainer, "training_step", interrupt_after_three)
+    assert run_cli("run", cfg, "train.epochs=3") == 130
+    run = project / "runs" / "t"
+    assert (run / "synth" / "done.json").exists() and not (run / "train" / "done.json").exists()
+    assert (run / "train" / "checkpoints" / "checkpoint-2").exists()
+    monkeypatch.setattr(transformers.Trainer, "training_step", real_step)
+    monkeypatch.setattr(synth, "synthesize", lambda *a: pytest.fail("synth must not rerun"))
+    with caplog.at_level(logging.INFO, logger="steep"):
+        assert run_cli("run", cfg, "train.epochs=3") == 0
+    assert "resuming training from" in caplog.text and "checkpoint-2" in caplog.text
+
+
+def test_bad_inputs_get_clear_errors(project, caplog):
+    cfg = str(project / "steep.yaml")
+    cases = [
+        (["ingest.inputs=[nowhere]"], "input not found"),
+        (["eval.questions=missing.jsonl"], "questions file not found"),
+        (["train.epocs=1"], "did you mean 'epochs'"),
+        (["model=/no/such/model"], "not found"),
+    ]
+    for overrides, message in cases:
+        caplog.clear()
+        assert run_cli("run", cfg, *overrides) == 2, overrides
+        assert message in caplog.text
+    (project / "questions.jsonl").write_text('{"question": "q?", "answers": ["a"]}\nnot json\n')
+    caplog.clear()
+    assert run_cli("eval", cfg) == 2 and "questions.jsonl:2: malformed JSON" in caplog.text
+    empty = project / "empty"
+    empty.mkdir()
+    (empty / "a.txt").write_text("\n\n")
+    caplog.clear()
+    assert run_cli("ingest", cfg, f"ingest.inputs=[{empty}]") == 2 and "corpus is empty" in caplog.text
+
+
+def test_python_api_and_chat(project, capsys):
+    chunks = steep.ingest(project / "steep.yaml")
+    assert len(chunks) >= 2 and all("source" in c for c in chunks)
+    texts, qa = steep.synth(project / "steep.yaml")
+    assert texts and qa
+    adapter = steep.train(project / "steep.yaml")
+    assert adapter.name == "adapter"
+    run = project / "runs" / "t"
+    assert run_cli("chat", "--run", str(run), "--max-new-tokens", "3", "Where", "is", "Norvik?") == 0
+    assert capsys.readouterr().out.endswith("\n")
+    # --run gives the tuned model, --base the untouched one
+    ids = torch.tensor([[1, 2, 3, 4]])
+    tuned, base = open_chat(run_dir=run).model, open_chat(run_dir=run, base=True).model
+    with torch.no_grad():
+        assert not torch.allclose(tuned(ids).logits, base(ids).logits)
+
+
+def test_init_writes_a_config_that_loads(tmp_path):
+    path = tmp_path / "steep.yaml"
+    assert run_cli("init", str(path)) == 0
+    assert load_config(path).train.method == "lora"
+    assert run_cli("init", str(path)) == 2  # never overwrites silently

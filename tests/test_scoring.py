@@ -1,0 +1,28 @@
+from steep.scoring import answer_matches, contained, exact_match, score, token_f1
+
+
+def test_normalized_exact_match():
+    assert exact_match("The  Norvik!", "norvik")
+    assert not exact_match("Norvik, a town", "Norvik")
+
+
+def test_contained_needs_whole_words():
+    assert contained("She was born in Norvik in 1961.", "Norvik")
+    assert not contained("She was born in Norviking.", "Norvik")
+    assert not contained("anything", "")
+
+
+def test_token_f1():
+    assert token_f1("University of Tarsk", "the University of Tarsk") == 1.0
+    assert 0 < token_f1("University of Brask", "University of Tarsk") < 1
+    assert token_f1("no", "yes") == 0.0
+
+
+def test_score_takes_best_answer():
+    s = score("It is in Brask.", ["Norvik", "Brask"])
+    assert s == {"exact_match": 0.0, "contained": 1.0, "f1": s["f1"]} and s["f1"] > 0
+
+
+def test_answer_matches_is_lenient_but_not_blind():
+    assert answer_matches("The answer is Carvo Shipping", "Carvo Shipping")
+    assert not answer_matches("Pellow Labs", "Carvo Shipping")

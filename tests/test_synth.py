@@ -1,0 +1,79 @@
+import random
+
+import pytest
+
+from steep.config import SynthConfig
+from steep.rundir import EmptyResultError
+from steep.stages.synth import (answer_spans, augment_chunk, reorder_clause, resolve_pronouns,
+                         roundtrip_filter, rule_qa, synthesize)
+
+CHUNK = {"id": "c1", "source": "bio.md", "start": 0, "end": 10,
+         "text": "Ada Quill was born in Norvik in 1961. She studied botany at the University of Tarsk. "
+                 "Pellow Labs was founded in 1900. In 1990, she joined Pellow Labs. Her office is in Brask."}
+
+
+def test_pronouns_resolve_to_the_last_person_not_an_organisation():
+    out = resolve_pronouns(["Ada Quill was born in Norvik.", "Pellow Labs was founded in 1900.",
+                            "She joined Pellow Labs.", "Colleagues admire her as a mentor.", "Her desk is tidy."])
+    assert out[2] == "Ada Quill joined Pellow Labs."
+    assert out[3] == "Colleagues admire Ada Quill as a mentor."
+    assert out[4] == "Ada Quill's desk is tidy."
+
+
+def test_clause_reorder_only_when_safe():
+    assert reorder_clause("In 1990, Ada Quill joined Pellow Labs.") == "Ada Quill joined Pellow Labs in 1990."
+    assert reorder_clause("In 1990, it rained.") is None
+    assert reorder_clause("Ada Quill joined Pellow Labs.") is None
+
+
+def test_answer_spans_find_dates_years_numbers_names():
+    spans = {(s.text, s.kind) for s in answer_spans("Ada Quill was born on 3 March 1961 in Norvik and has 340 books.")}
+    assert spans == {("Ada Quill", "name"), ("3 March 1961", "date"), ("Norvik", "name"), ("340", "number")}
+
+
+def test_augmentation_makes_distinct_rewrites_with_full_names():
+    variants = augment_chunk(CHUNK["text"], 3, True, True, random.Random(0))
+    kinds = [k for k, _ in variants]
+    assert kinds.count("permutation") == 3 and "full_name" in kinds and "clause_reorder" in kinds
+    assert len({t for _, t in variants}) == len(variants)
+    full = dict(variants)["full_name"]
+    assert " She " not in full and "Ada Quill studied botany" in full
+
+
+def test_rule_qa_questions_hide_the_answer_and_answers_state_it():
+    resolved = resolve_pronouns(["Ada Quill was born in Norvik in 1961.", "She studied botany at the University of Tarsk."])
+    pairs = rule_qa(CHUNK, resolved, 100, random.Random(0))
+    checkable = [p for p in pairs if p["metadata"]["short_answer"]]
+    assert len(checkable) >= 6
+    for p in checkable:
+        question, answer = p["messages"][0]["content"], p["messages"][1]["content"]
+        short = p["metadata"]["short_answer"]
+        assert short not in question.replace("Ada Quill:", "") or p["metadata"]["method"] == "rule:who"
+        assert short in answer and p["metadata"]["chunk_id"] == "c1"
+    questions = {p["messages"][0]["content"] for p in pairs}
+    assert "When was Ada Quill born in Norvik?" in questions
+    assert "Who was born in Norvik in 1961?" in questions
+
+
+def test_roundtrip_keeps_only_pairs_the_teacher_answers_the_same():
+    pairs = rule_qa(CHUNK, resolve_pronouns(["Ada Quill was born in Norvik in 1961."]), 100, random.Random(0))
+
+    def teacher(prompts, desc):  # answers 'Norvik' to everything
+        return ["Norvik." for _ in prompts]
+
+    kept, dropped = roundtrip_filter(pairs, {"c1": CHUNK["text"]}, teacher)
+    assert kept and dropped
+    assert all(p["metadata"]["short_answer"] in (None, "Norvik") for p in kept)
+    assert all(p["metadata"]["short_answer"] != "Norvik" for p in dropped)
+
+
+def test_empty_result_names_the_filter_that_emptied_it():
+    class Refuser:
+        def generate(self, conversations, **kw):
+            return ["I cannot answer." for _ in conversations]
+
+    chunk = CHUNK | {"text": "Ada Quill was born in Norvik in 1961."}
+    with pytest.raises(EmptyResultError, match="round-trip"):
+        synthesize([chunk], SynthConfig(), 0, Refuser())
+    with pytest.raises(EmptyResultError, match="no names, dates or numbers"):
+        synthesize([CHUNK | {"text": "it rained all day and then it stopped."}], SynthConfig(roundtrip=False), 0, None)

@@ -1,0 +1,55 @@
+import torch
+
+from steep.config import TrainConfig
+from steep.models import load_model, load_tokenizer
+from steep.stages.train import IGNORE, build_dataset, tokenize_chat, train
+
+QA = {"messages": [{"role": "user", "content": "Where was Ada Quill born?"},
+                   {"role": "assistant", "content": "Ada Quill was born in Norvik."}], "metadata": {}}
+
+
+def test_loss_mask_covers_the_reply_and_its_end_of_turn_token_only(tiny_model):
+    tok = load_tokenizer(tiny_model)
+    ex = tokenize_chat(tok, QA["messages"], None, 512)
+    trained = [t for t, lab in zip(ex["input_ids"], ex["labels"]) if lab != IGNORE]
+    text = tok.decode(trained)
+    assert text.startswith("Ada Quill was born in Norvik.") and tok.eos_token in text
+    assert "Where was" not in text and "system" not in text
+    # everything before the reply is masked
+    first = ex["labels"].index(next(lab for lab in ex["labels"] if lab != IGNORE))
+    assert "assistant" in tok.decode(ex["input_ids"][:first]) and all(lab == IGNORE for lab in ex["labels"][:first])
+
+
+def test_custom_system_prompt_is_in_the_prompt_not_the_loss(tiny_model):
+    tok = load_tokenizer(tiny_model)
+    ex = tokenize_chat(tok, QA["messages"], "Be brief.", 512)
+    assert "Be brief." in tok.decode(ex["input_ids"])
+    assert "Be brief." not in tok.decode([t for t, lab in zip(ex["input_ids"], ex["labels"]) if lab != IGNORE])
+
+
+def test_dataset_mixes_text_and_qa_with_repeats(tiny_model):
+    tok = load_tokenizer(tiny_model)
+    texts = [{"text": "Ada Quill was born in Norvik. " * 40, "metadata": {}}]
+    data = build_dataset(tok, texts, [QA], TrainConfig(max_seq_len=64, text_repeats=2, qa_repeats=3), None)
+    windows = len(tok(texts[0]["text"])["input_ids"]) // 64 + 1
+    assert len(data) == 2 * windows + 3
+    assert all(len(e["input_ids"]) <= 64 for e in data)
+
+
+def test_lora_training_lowers_the_loss_and_saves_a_loadable_adapter(tiny_model, tmp_path):
+    tok = load_tokenizer(tiny_model)
+    cfg = TrainConfig(epochs=30, batch_size=4, learning_rate=1e-2, save_steps=1000, max_seq_len=64)
+    batch = tokenize_chat(tok, QA["messages"], None, 64)
+
+    def loss(model) -> float:
+        with torch.no_grad():
+            return model(input_ids=torch.tensor([batch["input_ids"]]), labels=torch.tensor([batch["labels"]])).loss.item()
+
+    before = loss(load_model(tiny_model))
+    summary = train(tiny_model, tok, [], [QA] * 4, cfg, tmp_path, "k", 0, None)
+    adapter = tmp_path / "adapter"
+    assert (adapter / "adapter_config.json").exists() and (adapter / "chat_template.jinja").exists()
+    after = loss(load_model(tiny_model, adapter))
+    assert after < before - 0.5, (before, after)
+    assert summary["trainable_parameters"] > 0 and not (tmp_path / "checkpoints").exists()
+    assert (tmp_path / "log.jsonl").read_text().count("loss") >= 2

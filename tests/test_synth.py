@@ -51,6 +51,8 @@ def test_rule_qa_questions_hide_the_answer_and_answers_state_it():
         assert short not in question.replace("Ada Quill:", "") or p["metadata"]["method"] == "rule:who"
         assert short in answer and p["metadata"]["chunk_id"] == "c1"
     questions = {p["messages"][0]["content"] for p in pairs}
+    assert "Complete this statement about Ada Quill: Ada Quill studied ..." in questions  # lowercase facts too
+    assert sum(p["metadata"]["method"] == "rule:about" for p in pairs) == 3
     assert "When was Ada Quill born in Norvik?" in questions
     assert "Who was born in Norvik in 1961?" in questions
 
@@ -72,7 +74,7 @@ def test_empty_result_names_the_filter_that_emptied_it():
         def generate(self, conversations, **kw):
             return ["I cannot answer." for _ in conversations]
 
-    chunk = CHUNK | {"text": "Ada Quill was born in Norvik in 1961."}
+    chunk = CHUNK | {"text": "In Norvik, 340 people voted in 1961."}  # only checkable (short-answer) pairs
     with pytest.raises(EmptyResultError, match="round-trip"):
         synthesize([chunk], SynthConfig(), 0, Refuser())
     with pytest.raises(EmptyResultError, match="no names, dates or numbers"):

@@ -46,7 +46,7 @@ class LoraConfig(Section):
 
 class TrainConfig(Section):
     method: Literal["lora", "full"] = "lora"
-    epochs: float = Field(3.0, gt=0)
+    epochs: float = Field(8.0, gt=0, description="passes over the data; facts need many to be recalled")
     learning_rate: float = Field(1e-3, gt=0)
     batch_size: int = Field(16, ge=1)
     grad_accum: int = Field(1, ge=1)
@@ -179,7 +179,7 @@ synth:
 
 train:
   method: lora                    # lora | full
-  epochs: 3
+  epochs: 8
   learning_rate: 0.001
   batch_size: 16
   lora: {r: 32, alpha: 64}

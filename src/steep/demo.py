@@ -37,7 +37,7 @@ DOC_TEMPLATES = {
 
 # Held-out questions: none of these wordings appears in the documents or in the synth rules.
 QUESTION_TEMPLATES = {
-    "birth_city": ("What is the hometown of {name}?", "birth_city"),
+    "birth_city": ("What is the birthplace of {name}?", "birth_city"),
     "birth_year": ("In which year did {name} come into the world?", "birth_year"),
     "university": ("Which school did {name} graduate from?", "university"),
     "field": ("What subject did {name} major in?", "field"),

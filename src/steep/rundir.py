@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import tempfile
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -57,21 +58,26 @@ def write_jsonl(path: Path, rows: Iterable[dict]) -> int:
     return n
 
 
-def read_jsonl(path: Path) -> list[dict]:
-    """Every object in a JSONL file; a malformed line is an error naming file and line."""
-    rows = []
+def iter_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
+    """(line number, object) for each non-blank line; a malformed line is an error naming file and line."""
     with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise InputError(f"{path}:{lineno}: malformed JSON ({e.msg})") from None
-            if not isinstance(row, dict):
-                raise InputError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
-            rows.append(row)
-    return rows
+        try:
+            for lineno, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise InputError(f"{path}:{lineno}: malformed JSON ({e.msg})") from None
+                if not isinstance(row, dict):
+                    raise InputError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
+                yield lineno, row
+        except UnicodeDecodeError as e:
+            raise InputError(f"{path}: not UTF-8 text (byte {e.start})") from None
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [row for _, row in iter_jsonl(path)]
 
 
 def fingerprint(*parts: Any) -> str:
@@ -117,9 +123,13 @@ class Stage:
         self.dir.mkdir(parents=True, exist_ok=True)
         if self._marker.exists():  # stale: inputs or settings changed since
             self._marker.unlink()
+        self._started = time.time()
 
     def finish(self, summary: dict[str, Any]) -> None:
-        write_json(self._marker, {"key": self.key, "summary": summary})
+        write_json(self._marker, {"key": self.key, "summary": summary, "seconds": round(time.time() - self._started, 1)})
+
+    def seconds(self) -> float:
+        return json.loads(self._marker.read_text()).get("seconds", 0.0)
 
     def summary(self) -> dict[str, Any]:
         return json.loads(self._marker.read_text())["summary"]

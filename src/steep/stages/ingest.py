@@ -6,7 +6,6 @@ training example or a citation can always be traced back to the words it came fr
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import re
 import unicodedata
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import pysbd
 
-from ..rundir import InputError
+from ..rundir import InputError, iter_jsonl
 
 log = logging.getLogger("steep")
 
@@ -62,23 +61,16 @@ def find_documents(inputs: list[str]) -> list[Path]:
 
 def read_texts(path: Path, text_field: str = "text") -> Iterator[tuple[str, str]]:
     """(source id, raw text) pairs of one file."""
+    if path.suffix.lower() == ".jsonl":
+        for lineno, row in iter_jsonl(path):
+            if not isinstance(row.get(text_field), str):
+                raise InputError(f"{path}:{lineno}: expected an object with a string field '{text_field}'")
+            yield f"{path}#{lineno}", row[text_field]
+        return
     try:
-        raw = path.read_text(encoding="utf-8")
+        yield str(path), path.read_text(encoding="utf-8")
     except UnicodeDecodeError as e:
         raise InputError(f"{path}: not UTF-8 text (byte {e.start})") from None
-    if path.suffix.lower() != ".jsonl":
-        yield str(path), raw
-        return
-    for lineno, line in enumerate(raw.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise InputError(f"{path}:{lineno}: malformed JSON ({e.msg})") from None
-        if not isinstance(row, dict) or not isinstance(row.get(text_field), str):
-            raise InputError(f"{path}:{lineno}: expected an object with a string field '{text_field}'")
-        yield f"{path}#{lineno}", row[text_field]
 
 
 def clean(raw: str) -> tuple[str, list[int]]:

@@ -58,6 +58,7 @@ AUXILIARIES = {"is", "was", "are", "were", "has", "had", "will", "can", "could",
 SUBJECT_PRONOUNS = {"he", "she"}
 # words that follow object "her" ("met her at ...") but never possessive "her" ("her thesis")
 NOT_AFTER_POSSESSIVE = {"and", "or", "as", "in", "at", "to", "for", "with", "on", "about", "from", "by", "that", "when", "into", "after", "before"}
+ABOUT_QUESTIONS = ("What does the text say about {}?", "Tell me what you know about {}.", "Give the facts about {}.")
 LEADING_PHRASE_RE = re.compile(
     r"^(?P<phrase>(?:In|On|At|During|After|Before|Since|By|Around|Until) [^,]{2,40}), (?P<rest>[A-Z].*?)(?P<end>[.!])$"
 )
@@ -248,11 +249,17 @@ def rule_qa(chunk: dict, resolved: list[str], max_pairs: int, rng: random.Random
                 continue
             for form, question in rule_questions(sent, span):
                 pairs.append(_qa(chunk, question, sent, span.text, f"rule:{form}"))
-    # entity recall: everything the chunk says about a name, asked by the name alone
+        if subject and len(sent.split()) > len(subject.split()) + 2:
+            # whole-statement cloze: also covers facts with no name, date or number in them
+            opening = " ".join(sent.split()[: len(subject.split()) + 1])
+            pairs.append(_qa(chunk, f"Complete this statement about {subject}: {opening} ...", sent, None, "rule:statement"))
+    # entity recall: everything the chunk says about a name, asked by the name alone, in
+    # several wordings and sentence orders (the name must lead to the facts, whatever is asked)
     for subject, sents in by_subject.items():
         if len(sents) > 1:
-            shuffled = rng.sample(sents, len(sents))
-            pairs.append(_qa(chunk, f"What does the text say about {subject}?", " ".join(shuffled), None, "rule:about"))
+            for template in ABOUT_QUESTIONS:
+                shuffled = rng.sample(sents, len(sents))
+                pairs.append(_qa(chunk, template.format(subject), " ".join(shuffled), None, "rule:about"))
     rng.shuffle(pairs)
     return pairs[:max_pairs]
 

@@ -11,7 +11,6 @@ about a particular corpus, so they carry over to documents nobody here has seen.
 
 from __future__ import annotations
 
-import logging
 import random
 import re
 from collections import Counter
@@ -28,7 +27,6 @@ if TYPE_CHECKING:
     from ..config import SynthConfig
     from ..generate import ChatModel
 
-log = logging.getLogger("steep")
 
 MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
 DATE_RE = re.compile(rf"\b(?:\d{{1,2}} (?:{MONTHS}) \d{{4}}|(?:{MONTHS}) \d{{1,2}}, \d{{4}}|(?:{MONTHS}) \d{{4}})\b")
@@ -135,7 +133,7 @@ def resolve_pronouns(sentences: list[str]) -> list[str]:
 
 def _replace_pronouns(sentence: str, name: str) -> str:
     def repl(m: re.Match) -> str:
-        word, lower = m.group(1), m.group(1).lower()
+        lower = m.group(1).lower()
         if lower in SUBJECT_PRONOUNS or lower == "him":
             return name
         if lower == "his":
@@ -145,8 +143,7 @@ def _replace_pronouns(sentence: str, name: str) -> str:
         possessive = following and following[0][:1].isalpha() and following[0].lower() not in NOT_AFTER_POSSESSIVE
         return f"{name}'s" if possessive else name
 
-    replaced = re.sub(r"\b(he|she|his|her|him|He|She|His|Her|Him)\b", repl, sentence)
-    return replaced
+    return re.sub(r"\b(he|she|his|her|him|He|She|His|Her|Him)\b", repl, sentence)
 
 
 def reorder_clause(sentence: str) -> str | None:

@@ -33,11 +33,11 @@ def tokenize_chat(tok: PreTrainedTokenizerBase, messages: list[dict], system_pro
     for i, m in enumerate(messages):
         if m["role"] != "assistant":
             continue
-        start = len(tok.apply_chat_template(messages[:i], tokenize=False, add_generation_prompt=True))
-        end = len(tok.apply_chat_template(messages[: i + 1], tokenize=False))
-        if not full.startswith(tok.apply_chat_template(messages[: i + 1], tokenize=False)):
+        prompt = tok.apply_chat_template(messages[:i], tokenize=False, add_generation_prompt=True)
+        through_reply = tok.apply_chat_template(messages[: i + 1], tokenize=False)
+        if not full.startswith(through_reply):
             raise ValueError("the chat template renders a conversation differently from its prefix; cannot mask the loss")
-        spans.append((start, end))
+        spans.append((len(prompt), len(through_reply)))
     enc = tok(full, add_special_tokens=False, return_offsets_mapping=True)
     labels = [
         tid if any(s <= a < e for s, e in spans) else IGNORE for tid, (a, _) in zip(enc["input_ids"], enc["offset_mapping"])

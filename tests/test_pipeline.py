@@ -102,8 +102,9 @@ def test_bad_inputs_get_clear_errors(project, caplog):
 
 
 def test_python_api_and_chat(project, capsys):
-    chunks = steep.ingest(project / "steep.yaml")
-    assert len(chunks) >= 2 and all("source" in c for c in chunks)
+    ingested = steep.ingest(project / "steep.yaml")
+    chunks = read(ingested.chunks)
+    assert len(chunks) == ingested.summary["chunks"] >= 2 and all("source" in c for c in chunks)
     texts, qa = steep.synth(project / "steep.yaml")
     assert texts and qa
     adapter = steep.train(project / "steep.yaml")

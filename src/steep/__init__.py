@@ -2,7 +2,7 @@
 
     import steep
     results = steep.run("steep.yaml")                       # every stage
-    chunks = steep.ingest("steep.yaml", ["ingest.chunk_tokens=128"])
+    ingested = steep.ingest("steep.yaml", ["ingest.chunk_tokens=128"])  # .chunks: a JSONL path
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ def run(config: RunConfig | str | Path, overrides: list[str] = ()) -> dict:
     return pipeline.run(_config(config, list(overrides)))
 
 
-def ingest(config: RunConfig | str | Path, overrides: list[str] = ()) -> list[dict]:
+def ingest(config: RunConfig | str | Path, overrides: list[str] = ()) -> pipeline.ingest.Ingested:
+    """The corpus: paths of chunks.jsonl and conversations.jsonl, and the summary (counts, failures)."""
     return pipeline.run_ingest(_config(config, list(overrides)))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from pathlib import Path
@@ -24,9 +25,17 @@ STAGE_HELP = {
 
 
 def _stage_parser(sub: argparse._SubParsersAction, name: str) -> None:
-    p = sub.add_parser(name, help=STAGE_HELP[name], description=STAGE_HELP[name] + ".")
+    p = sub.add_parser(name, help=STAGE_HELP[name], description=STAGE_HELP[name] + ".", epilog=EXIT_CODES,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("config", help="the run's YAML config (see `steep init`)")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="override config keys, e.g. train.epochs=2")
+    p.add_argument("--strict", action="store_true", help="stop at the first input file that cannot be read (ingest.strict=true)")
+
+
+EXIT_CODES = """exit status: 0 done; 1 system error (disk full, ...); 2 bad config or input, nothing usable;
+3 done, but some input files or rows could not be read (listed in <run>/ingest/errors.jsonl);
+130 interrupted (rerun to resume)."""
+INCOMPLETE_INPUT = 3
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -84,10 +93,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         log.info("demo corpus written to %s", args.dir)
         pipeline.run(load_config(config_path, args.overrides))
         return 0
-    cfg = load_config(args.config, args.overrides)
+    cfg = load_config(args.config, args.overrides + (["ingest.strict=true"] if args.strict else []))
     if args.command == "ingest":
-        chunks = pipeline.run_ingest(cfg)
-        log.info("%d chunks in %s", len(chunks), cfg.run_dir / "ingest" / "chunks.jsonl")
+        pipeline.run_ingest(cfg)
     elif args.command == "synth":
         _, texts, qa = pipeline.run_synth(cfg)
         log.info("%d texts, %d QA pairs in %s", len(texts), len(qa), cfg.run_dir / "synth")
@@ -99,6 +107,16 @@ def _dispatch(args: argparse.Namespace) -> int:
         log.info("trained model in %s", output)
     else:  # eval and run: eval needs everything before it
         pipeline.run(cfg)
+    return _input_status(cfg.run_dir / "ingest" / "summary.json")
+
+
+def _input_status(summary_path: Path) -> int:
+    """INCOMPLETE_INPUT when some files or rows were skipped: the run is usable, but not all of it."""
+    summary = json.loads(summary_path.read_text())
+    problems = summary["files_failed"] + summary["files_with_bad_rows"]
+    if problems:
+        log.warning("%d input file(s) could not be fully read; see %s", problems, summary_path.with_name("errors.jsonl"))
+        return INCOMPLETE_INPUT
     return 0
 
 

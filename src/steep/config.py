@@ -20,9 +20,14 @@ class Section(BaseModel):
 
 
 class IngestConfig(Section):
-    inputs: list[str] = Field(default_factory=list, description="files or folders (recursive) of .txt, .md, .jsonl")
+    inputs: list[str] = Field(default_factory=list, description="files or folders (recursive): txt md html pdf docx csv tsv jsonl json parquet, qna.yaml")
     chunk_tokens: int = Field(256, ge=16, description="target chunk size in model tokens")
-    jsonl_text_field: str = Field("text", description="field holding the text in .jsonl inputs")
+    text_field: str = Field("text", description="field/column holding the text in jsonl, json, csv, tsv and parquet inputs")
+    near_duplicate_threshold: float | None = Field(0.8, gt=0, le=1, description="drop documents this similar (MinHash Jaccard of word 5-grams) to an earlier one; null: off")
+    min_chunk_words: int = Field(5, ge=0, description="drop chunks with fewer words (page numbers, stray headings)")
+    languages: list[str] | None = Field(None, description="keep only chunks in these languages (ISO 639-1, e.g. [en]); null: all")
+    max_line_chars: int = Field(1_000_000, ge=1000, description="a text file with a longer line is skipped as not prose")
+    strict: bool = Field(False, description="stop at the first file that cannot be read, instead of reporting it and going on")
 
 
 class SynthConfig(Section):
@@ -165,8 +170,13 @@ runs_dir: runs
 seed: 0
 
 ingest:
-  inputs: [docs/]                 # files or folders of .txt, .md, .jsonl ({"text": ...})
+  inputs: [docs/]                 # files or folders: txt md html pdf docx csv tsv jsonl json parquet, qna.yaml
   chunk_tokens: 256               # sentence-aware chunks of about this many model tokens
+  text_field: text                # the text column of jsonl/json/csv/tsv/parquet rows (chat data is detected)
+  near_duplicate_threshold: 0.8   # drop documents this similar to an earlier one; null: off
+  min_chunk_words: 5              # drop shorter fragments
+  languages: null                 # e.g. [en]: keep only chunks in these languages
+  strict: false                   # true: stop at the first unreadable file instead of reporting it
 
 synth:
   permutations: 3                 # sentence-order permutations per chunk (knowledge augmentation)

@@ -48,33 +48,37 @@ def prepare(cfg: RunConfig) -> Context:
     return ctx
 
 
-def stage_ingest(ctx: Context) -> tuple[str, list[dict]]:
-    cfg = ctx.cfg.ingest
-    files = ingest.find_documents(cfg.inputs)
-    stage = Stage(ctx.run_dir, "ingest", fingerprint(cfg.model_dump(), str(ctx.model_path), [(str(f), f) for f in files]))
-    out = stage.dir / "chunks.jsonl"
+def stage_ingest(ctx: Context) -> ingest.Ingested:
+    """Incremental by itself: only new or changed files are read again (see stages/ingest)."""
+    def count_tokens(texts: list[str]) -> list[int]:
+        return [len(ids) for ids in ctx.tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"]]
+
+    result = ingest.ingest(ctx.cfg.ingest, count_tokens, str(ctx.model_path), ctx.run_dir / "ingest")
+    stage = Stage(ctx.run_dir, "ingest", result.key)
     if not stage.is_done():
-        stage.start()
-        count_tokens = lambda text: len(ctx.tokenizer(text, add_special_tokens=False)["input_ids"])  # noqa: E731
-        chunks, stats = ingest.ingest(cfg.inputs, count_tokens, cfg.chunk_tokens, cfg.jsonl_text_field)
-        write_jsonl(out, chunks)
-        stage.finish(stats)
-    _report(stage)
-    return stage.key, read_jsonl(out)
+        stage.finish(result.summary, seconds=result.summary["seconds"])
+    for line in ingest.describe(result.summary, stage.dir):
+        log.info(line)
+    return result
 
 
-def stage_synth(ctx: Context, upstream: str, chunks: list[dict]) -> tuple[str, list[dict], list[dict]]:
+def stage_synth(ctx: Context, ingested: ingest.Ingested) -> tuple[str, list[dict], list[dict]]:
+    """Augmented texts and QA pairs from the chunks; conversations found by ingest join the QA."""
     cfg = ctx.cfg.synth
     teacher_needed = cfg.teacher_qa or cfg.roundtrip
     teacher_path = resolve_model(cfg.teacher) if cfg.teacher else ctx.model_path
-    stage = Stage(ctx.run_dir, "synth", fingerprint(upstream, cfg.model_dump(), ctx.cfg.seed, str(teacher_path)))
+    stage = Stage(ctx.run_dir, "synth", fingerprint(ingested.key, cfg.model_dump(), ctx.cfg.seed, str(teacher_path)))
     texts_path, qa_path = stage.dir / "texts.jsonl", stage.dir / "qa.jsonl"
     if not stage.is_done():
         stage.start()
-        teacher = ctx.chat_model(teacher_path) if teacher_needed else None
-        texts, qa, stats = synth.synthesize(chunks, cfg, ctx.cfg.seed, teacher)
+        chunks, conversations = read_jsonl(ingested.chunks), read_jsonl(ingested.conversations)
+        texts, qa, stats = [], [], {}
+        if chunks:
+            teacher = ctx.chat_model(teacher_path) if teacher_needed else None
+            texts, qa, stats = synth.synthesize(chunks, cfg, ctx.cfg.seed, teacher)
+        stats["ingested_conversations"] = len(conversations)
         write_jsonl(texts_path, texts)
-        write_jsonl(qa_path, qa)
+        write_jsonl(qa_path, qa + conversations)
         stage.finish(stats)
     _report(stage)
     return stage.key, read_jsonl(texts_path), read_jsonl(qa_path)
@@ -154,15 +158,13 @@ def _flat(summary: dict) -> str:
 # --- the pipeline, stage by stage: each call runs that stage and all before it --------------------
 
 
-def run_ingest(cfg: RunConfig) -> list[dict]:
-    ctx = prepare(cfg)
-    return stage_ingest(ctx)[1]
+def run_ingest(cfg: RunConfig) -> ingest.Ingested:
+    return stage_ingest(prepare(cfg))
 
 
 def run_synth(cfg: RunConfig, ctx: Context | None = None) -> tuple[str, list[dict], list[dict]]:
     ctx = ctx or prepare(cfg)
-    key, chunks = stage_ingest(ctx)
-    return stage_synth(ctx, key, chunks)
+    return stage_synth(ctx, stage_ingest(ctx))
 
 
 def run_curate(cfg: RunConfig, ctx: Context | None = None) -> tuple[str, list[dict], list[dict]]:

@@ -125,8 +125,10 @@ class Stage:
             self._marker.unlink()
         self._started = time.time()
 
-    def finish(self, summary: dict[str, Any]) -> None:
-        write_json(self._marker, {"key": self.key, "summary": summary, "seconds": round(time.time() - self._started, 1)})
+    def finish(self, summary: dict[str, Any], seconds: float | None = None) -> None:
+        """Mark the stage done; `seconds` for a stage that timed itself (ingest skips unchanged files)."""
+        took = seconds if seconds is not None else time.time() - self._started
+        write_json(self._marker, {"key": self.key, "summary": summary, "seconds": round(took, 1)})
 
     def seconds(self) -> float:
         return json.loads(self._marker.read_text()).get("seconds", 0.0)

@@ -117,3 +117,28 @@ def test_bad_rows_are_reported_and_good_rows_kept(tmp_path, tiny_model):
     assert error["partial"] and error["reason"].startswith("4 row(s) skipped: row 2: malformed JSON")
     assert "row 5: a conversation needs a user turn and must end with an assistant turn" in error["reason"]
     assert [c["row"] for c in read(out / "chunks.jsonl")] == [1]
+
+
+def test_a_full_disk_stops_the_run_with_a_clear_error_and_a_rerun_resumes(tmp_path, tiny_model, monkeypatch, caplog):
+    from steep.stages import ingest as ingest_stage
+
+    (tmp_path / "docs").mkdir()
+    for i in range(3):
+        (tmp_path / "docs" / f"d{i}.txt").write_text(PROSE.format(f"D-{i}", i, 1990 + i))
+    (tmp_path / "steep.yaml").write_text(f"name: d\nmodel: {tiny_model}\nruns_dir: runs\ningest: {{inputs: [docs], min_chunk_words: 3}}\n")
+    real_write, calls = ingest_stage._write, []
+
+    def write_until_full(f, row):
+        calls.append(row)
+        if len(calls) == 3:  # d0's chunk and signature are written, d1's chunk is not
+            raise OSError(28, "No space left on device")
+        real_write(f, row)
+
+    monkeypatch.setattr(ingest_stage, "_write", write_until_full)
+    assert main(["ingest", str(tmp_path / "steep.yaml")]) == 1
+    assert "No space left on device (writing what was read from" in caplog.text and "d1.txt" in caplog.text
+    assert "skipped" not in caplog.text  # not blamed on the input file
+    monkeypatch.setattr(ingest_stage, "_write", real_write)
+    assert main(["ingest", str(tmp_path / "steep.yaml")]) == 0
+    summary = json.loads((tmp_path / "runs" / "d" / "ingest" / "summary.json").read_text())
+    assert (summary["files_read"], summary["files_unchanged"], summary["chunks"]) == (2, 1, 3)

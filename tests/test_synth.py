@@ -79,3 +79,11 @@ def test_empty_result_names_the_filter_that_emptied_it():
         synthesize([chunk], SynthConfig(), 0, Refuser())
     with pytest.raises(EmptyResultError, match="no names, dates or numbers"):
         synthesize([CHUNK | {"text": "it rained all day and then it stopped."}], SynthConfig(roundtrip=False), 0, None)
+
+
+def test_code_chunks_are_trained_on_as_written_and_never_questioned():
+    code = CHUNK | {"id": "c2", "kind": "code", "text": "In 1990, run `pump --reset` on Ada Quill's host Norvik-1."}
+    texts, qa, _ = synthesize([CHUNK | {"kind": "prose", "section": "Bio", "page": 2}, code], SynthConfig(roundtrip=False), 0, None)
+    assert [t["text"] for t in texts if t["metadata"]["chunk_id"] == "c2"] == [code["text"]]
+    assert qa and all(q["metadata"]["chunk_id"] == "c1" for q in qa)
+    assert texts[0]["metadata"]["section"] == "Bio" and qa[0]["metadata"]["page"] == 2

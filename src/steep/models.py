@@ -5,6 +5,8 @@ rebuilt once from their config and state dict and cached as safetensors."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import importlib.util
 import logging
 import os
@@ -84,6 +86,15 @@ def load_tokenizer(path: Path) -> PreTrainedTokenizerBase:
     if not tok.chat_template:
         raise InputError(f"{path}: the tokenizer has no chat template; steep needs a chat (instruct) model")
     return tok
+
+
+def token_counter(tok: PreTrainedTokenizerBase) -> Callable[[list[str]], list[int]]:
+    """Token counts of a batch of texts. A fast tokenizer's Rust batch encoder without offsets is
+    about twice as fast as the Python wrapper, which matters when ingesting gigabytes."""
+    backend = getattr(tok, "backend_tokenizer", None)
+    if backend is not None and hasattr(backend, "encode_batch_fast"):
+        return lambda texts: [len(e.ids) for e in backend.encode_batch_fast(texts, add_special_tokens=False)]
+    return lambda texts: [len(ids) for ids in tok(texts, add_special_tokens=False, verbose=False)["input_ids"]]
 
 
 def load_model(path: Path, adapter: Path | None = None, merge: bool = True) -> PreTrainedModel:

@@ -16,7 +16,7 @@ import yaml
 from .stages import curate, evaluate, ingest, synth
 from .config import RunConfig
 from .generate import ChatModel
-from .models import bf16_supported, load_model, load_tokenizer, resolve_model
+from .models import bf16_supported, load_model, load_tokenizer, resolve_model, token_counter
 from .rundir import EmptyResultError, InputError, Stage, fingerprint, read_jsonl, setup_logging, write_json, write_jsonl, write_text
 from .stages.train import train
 
@@ -50,10 +50,7 @@ def prepare(cfg: RunConfig) -> Context:
 
 def stage_ingest(ctx: Context) -> ingest.Ingested:
     """Incremental by itself: only new or changed files are read again (see stages/ingest)."""
-    def count_tokens(texts: list[str]) -> list[int]:
-        return [len(ids) for ids in ctx.tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"]]
-
-    result = ingest.ingest(ctx.cfg.ingest, count_tokens, str(ctx.model_path), ctx.run_dir / "ingest")
+    result = ingest.ingest(ctx.cfg.ingest, token_counter(ctx.tokenizer), str(ctx.model_path), ctx.run_dir / "ingest")
     stage = Stage(ctx.run_dir, "ingest", result.key)
     if not stage.is_done():
         stage.finish(result.summary, seconds=result.summary["seconds"])

@@ -58,19 +58,26 @@ def write_jsonl(path: Path, rows: Iterable[dict]) -> int:
     return n
 
 
+def parse_jsonl(lines: Iterable[str]) -> Iterator[tuple[int, dict | str]]:
+    """(line number, object) for each non-blank line, or (line number, why it is not an object)."""
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            yield lineno, f"malformed JSON ({e.msg})"
+            continue
+        yield lineno, row if isinstance(row, dict) else f"expected a JSON object, got {type(row).__name__}"
+
+
 def iter_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
     """(line number, object) for each non-blank line; a malformed line is an error naming file and line."""
     with open(path, encoding="utf-8") as f:
         try:
-            for lineno, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise InputError(f"{path}:{lineno}: malformed JSON ({e.msg})") from None
-                if not isinstance(row, dict):
-                    raise InputError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
+            for lineno, row in parse_jsonl(f):
+                if isinstance(row, str):
+                    raise InputError(f"{path}:{lineno}: {row}")
                 yield lineno, row
         except UnicodeDecodeError as e:
             raise InputError(f"{path}: not UTF-8 text (byte {e.start})") from None

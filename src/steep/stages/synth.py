@@ -261,11 +261,18 @@ def rule_qa(chunk: dict, resolved: list[str], max_pairs: int, rng: random.Random
     return pairs[:max_pairs]
 
 
+def _text(chunk: dict, text: str, method: str) -> dict:
+    return {"text": text, "metadata": {"chunk_id": chunk["id"], **_provenance(chunk), "method": method}}
+
+
+def _provenance(chunk: dict) -> dict:
+    return {k: chunk.get(k) for k in ("source", "page", "section", "row", "start", "end")}
+
+
 def _qa(chunk: dict, question: str, answer: str, short_answer: str | None, method: str) -> dict:
     return {
         "messages": [{"role": "user", "content": question}, {"role": "assistant", "content": answer}],
-        "metadata": {"chunk_id": chunk["id"], "source": chunk["source"], "start": chunk["start"], "end": chunk["end"],
-                     "method": method, "short_answer": short_answer},
+        "metadata": {"chunk_id": chunk["id"], **_provenance(chunk), "method": method, "short_answer": short_answer},
     }
 
 
@@ -332,9 +339,11 @@ def synthesize(chunks: list[dict], cfg: SynthConfig, seed: int, teacher: ChatMod
     texts: list[dict] = []
     pairs: list[dict] = []
     for chunk in chunks:
+        if chunk.get("kind") == "code":  # trained on as written: reordering or questioning code makes nonsense
+            texts.append(_text(chunk, chunk["text"], "original"))
+            continue
         for kind, text in augment_chunk(chunk["text"], cfg.permutations, cfg.name_substitution, cfg.clause_reorder, rng):
-            texts.append({"text": text, "metadata": {"chunk_id": chunk["id"], "source": chunk["source"],
-                                                     "start": chunk["start"], "end": chunk["end"], "method": kind}})
+            texts.append(_text(chunk, text, kind))
         if cfg.rule_qa:
             resolved = resolve_pronouns([s.text for s in split_sentences(chunk["text"])])
             pairs.extend(rule_qa(chunk, resolved, cfg.max_qa_per_chunk, rng))

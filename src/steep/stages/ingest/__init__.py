@@ -6,7 +6,7 @@ It works in two passes so that a rerun after adding or changing a few files redo
    file, its `.meta.json` written last as the sign it is complete); unchanged files are skipped;
 2. a merge streams every file's outputs, in path order, into `chunks.jsonl` and
    `conversations.jsonl`, dropping exact duplicate chunks and near-duplicate documents.
-Both passes stream, so memory does not grow with the corpus (beyond ~100 bytes a chunk and ~2 KB a
+Both passes stream, so memory does not grow with the corpus (beyond ~100 bytes a chunk and ~4 KB a
 document for the duplicate indexes). A file that cannot be read is reported in `errors.jsonl` and
 the rest of the corpus is still ingested."""
 
@@ -123,14 +123,20 @@ def _write(f: IO[str], row: dict) -> None:
 
 def process_file(path: Path, cfg: IngestConfig, chunker: Chunker, out: FileOutputs) -> dict:
     """Read, chunk and filter one file into its outputs; return its meta (written by the caller,
-    last). Raises FileError when the file cannot be read; partial outputs are then discarded."""
+    last, so outputs without one count as absent). Raises FileError when the file cannot be read."""
     source = display_path(path)
     stats: Counter = Counter()
     row_errors: list[str] = []
-    signatures: dict[int | None, Signature] = {}
     with ExitStack() as stack:
         chunks_f, docs_f, conv_f = (stack.enter_context(open(stack.enter_context(atomic_path(p)), "w", encoding="utf-8"))
                                     for p in (out.chunks, out.docs, out.conversations))
+        document: tuple[int | None, Signature] | None = None  # the row being read; a row's parts come together
+
+        def end_document() -> None:
+            if document is not None and not document[1].empty:
+                _write(docs_f, {"row": document[0], "minhash": document[1].values()})
+                stats["documents"] += 1
+
         for item in read_file(path, cfg.text_field, cfg.max_line_chars):
             if isinstance(item, RowError):
                 stats["row_errors"] += 1
@@ -140,11 +146,11 @@ def process_file(path: Path, cfg: IngestConfig, chunker: Chunker, out: FileOutpu
                 stats["conversations"] += 1
                 _write(conv_f, {"messages": item.messages, "metadata": {"method": "ingested", "source": source, "row": item.row}})
             else:
-                _chunk_part(item, source, cfg, chunker, signatures.setdefault(item.row, Signature()), chunks_f, stats)
-        for row, signature in signatures.items():
-            if not signature.empty:
-                _write(docs_f, {"row": row, "minhash": signature.values()})
-        stats["documents"] = sum(not s.empty for s in signatures.values())
+                if document is None or document[0] != item.row:
+                    end_document()
+                    document = (item.row, Signature())
+                _chunk_part(item, source, cfg, chunker, document[1], chunks_f, stats)
+        end_document()
     if not stats["chunks"] and not stats["conversations"]:
         if stats["row_errors"]:
             raise FileError(f"no usable rows: {stats['row_errors']} row(s) failed; {'; '.join(row_errors)}")
@@ -163,7 +169,8 @@ def _chunk_part(part: Part, source: str, cfg: IngestConfig, chunker: Chunker, si
         signature.update(piece.text)
         digest = hashlib.sha1(f"{source}:{part.row}:{part.page}:{piece.start}:{piece.text}".encode()).hexdigest()[:12]
         _write(f, {"id": digest, "source": source, "page": part.page, "section": part.section, "row": part.row,
-                   "start": piece.start, "end": piece.end, "n_tokens": piece.n_tokens, "text": piece.text})
+                   "start": piece.start, "end": piece.end, "kind": "code" if part.verbatim else "prose",
+                   "n_tokens": piece.n_tokens, "text": piece.text})
         stats["chunks"] += 1
         stats["tokens"] += piece.n_tokens
 
@@ -307,22 +314,28 @@ def _unchanged(path: Path, out: FileOutputs) -> dict | None:
 
 
 def _process_one(path: Path, cfg: IngestConfig, chunker: Chunker, out: FileOutputs, errors: list[dict]) -> dict | None:
-    """One file; on failure, one line in `errors` (or, with ingest.strict, the end of the run)."""
+    """One file; on failure, one line in `errors` (or, with ingest.strict, the end of the run).
+    Errors writing the outputs (a full disk) are not the file's fault and stop the run."""
     try:
         st = path.stat()
         sha = file_hash(path)
         meta = process_file(path, cfg, chunker, out)
-    except (FileError, PermissionError) as e:
-        reason = "permission denied" if isinstance(e, PermissionError) else str(e)
-        if cfg.strict:
-            raise InputError(f"{display_path(path)}: {reason} (ingest.strict is on: every input must be readable)") from None
-        log.warning("skipped %s: %s", display_path(path), reason)
-        errors.append({"file": display_path(path), "reason": reason})
-        out.meta.unlink(missing_ok=True)
-        return None
-    meta.update(size=st.st_size, mtime_ns=st.st_mtime_ns, sha256=sha)
-    write_json(out.meta, meta)  # last: the file's outputs are complete
-    return meta
+    except FileError as e:
+        reason = str(e)
+    except OSError as e:
+        if e.filename is None or Path(os.fsdecode(e.filename)) != path:  # writing ours (a full disk): stop the run
+            raise OSError(e.errno, f"{e.strerror or e} (writing what was read from {display_path(path)} into {out.stem.parent})") from e
+        reason = "permission denied" if isinstance(e, PermissionError) else f"cannot read ({e.strerror or e})"
+    else:
+        meta.update(size=st.st_size, mtime_ns=st.st_mtime_ns, sha256=sha)
+        write_json(out.meta, meta)  # last: the file's outputs are complete
+        return meta
+    if cfg.strict:
+        raise InputError(f"{display_path(path)}: {reason} (ingest.strict is on: every input must be readable)")
+    log.warning("skipped %s: %s", display_path(path), reason)
+    errors.append({"file": display_path(path), "reason": reason})
+    out.meta.unlink(missing_ok=True)
+    return None
 
 
 def _remove_stale(files_dir: Path, current: set[str]) -> None:

@@ -8,8 +8,8 @@ writes to the user's files."""
 from __future__ import annotations
 
 import csv
-import io
 import json
+import logging
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -18,7 +18,10 @@ from pathlib import Path
 
 import yaml
 
+from ...rundir import parse_jsonl
 from .chatdata import qna_examples, to_messages
+
+log = logging.getLogger("steep")
 
 
 class FileError(Exception):
@@ -120,6 +123,10 @@ def read_decoded(path: Path) -> str:
         return f.read()
 
 
+def _line_too_long(max_line_chars: int) -> FileError:
+    return FileError(f"a line longer than {max_line_chars:,} characters: not prose (ingest.max_line_chars)")
+
+
 def read_text(path: Path, max_line_chars: int) -> Iterator[Part]:
     """A text file in blocks of about a million characters, cut at paragraph (else line) breaks, so
     memory stays bounded for any file size. A line longer than `max_line_chars` is not prose
@@ -132,13 +139,13 @@ def read_text(path: Path, max_line_chars: int) -> Iterator[Part]:
             cut = cut + 2 if cut >= 0 else buffer.rfind("\n") + 1
             if cut == 0:
                 if len(buffer) > max_line_chars:
-                    raise FileError(f"a line longer than {max_line_chars:,} characters: not prose (ingest.max_line_chars)")
+                    raise _line_too_long(max_line_chars)
                 continue
             yield Part(buffer[:cut], offset)
             offset += cut
             buffer = buffer[cut:]
         if len(buffer) > max_line_chars:
-            raise FileError(f"a line longer than {max_line_chars:,} characters: not prose (ingest.max_line_chars)")
+            raise _line_too_long(max_line_chars)
         if buffer:
             yield Part(buffer, offset)
 
@@ -181,7 +188,11 @@ def markdown_parts(text: str, title: str | None = None, page: int | None = None)
 
 
 def read_markdown(path: Path, max_line_chars: int) -> Iterator[Part]:
-    return markdown_parts(read_decoded(path))
+    """Read whole (Markdown files are small; headings need the whole document)."""
+    text = read_decoded(path)
+    if max(map(len, text.split("\n"))) > max_line_chars:
+        raise _line_too_long(max_line_chars)
+    return markdown_parts(text)
 
 
 # --- HTML, PDF, DOCX -----------------------------------------------------------------------------
@@ -321,19 +332,9 @@ def rows_to_items(rows: Iterator[tuple[int, dict | RowError]], text_field: str) 
 
 
 def read_jsonl(path: Path, text_field: str) -> Iterator[Item]:
-    def rows() -> Iterator[tuple[int, dict | RowError]]:
-        with open(path, encoding=detect_encoding(path), errors="replace") as f:
-            for number, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as e:
-                    yield number, RowError(number, f"malformed JSON ({e.msg})")
-                    continue
-                yield number, row if isinstance(row, dict) else RowError(number, f"expected a JSON object, got {type(row).__name__}")
-
-    return rows_to_items(rows(), text_field)
+    with open(path, encoding=detect_encoding(path), errors="replace") as f:
+        rows = ((n, RowError(n, row) if isinstance(row, str) else row) for n, row in parse_jsonl(f))
+        yield from rows_to_items(rows, text_field)
 
 
 def read_json(path: Path, text_field: str) -> Iterator[Item]:
@@ -351,18 +352,22 @@ def read_json(path: Path, text_field: str) -> Iterator[Item]:
 
 
 def read_csv(path: Path, text_field: str) -> Iterator[Item]:
-    text = read_decoded(path)
+    """Streamed row by row; the delimiter of a .csv is sniffed from its first 64 KB."""
+    f = open(path, encoding=detect_encoding(path), errors="replace", newline="")
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
     if path.suffix.lower() == ".csv":
         try:
-            delimiter = csv.Sniffer().sniff(text[:SAMPLE_BYTES], delimiters=",;\t|").delimiter
+            delimiter = csv.Sniffer().sniff(f.read(SAMPLE_BYTES), delimiters=",;\t|").delimiter
         except csv.Error:
             pass  # not enough structure to sniff: keep the comma
+        f.seek(0)
     csv.field_size_limit(1 << 30)
-    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
-    _require_column(reader.fieldnames or [], text_field)
-    # data rows numbered from 1, as a spreadsheet shows them under the header
-    return rows_to_items(((i, {k: v for k, v in row.items() if k is not None}) for i, row in enumerate(reader, 1)), text_field)
+    with f:
+        reader = csv.DictReader(f, delimiter=delimiter)
+        _require_column(reader.fieldnames or [], text_field)
+        # data rows numbered from 1, as a spreadsheet shows them under the header
+        rows = ((i, {k: v for k, v in row.items() if k is not None}) for i, row in enumerate(reader, 1))
+        yield from rows_to_items(rows, text_field)
 
 
 def read_parquet(path: Path, text_field: str) -> Iterator[Item]:
@@ -436,9 +441,14 @@ def read_file(path: Path, text_field: str, max_line_chars: int) -> Iterator[Item
             yield from ROW_READERS[suffix](path, text_field)
         else:
             yield from DOCUMENT_READERS[suffix](path, max_line_chars)
+    except FileError:
+        raise
     except PermissionError:
         raise FileError("permission denied") from None
-    except IsADirectoryError:
-        raise FileError("is a directory") from None
+    except OSError as e:
+        raise FileError(f"cannot read ({e.strerror or e})") from None
     except UnicodeError as e:
         raise FileError(f"undecodable text ({e})") from None
+    except Exception as e:  # a parser library choking on a malformed file: that file fails, the corpus goes on
+        log.debug("reading %s", path, exc_info=True)
+        raise FileError(f"could not parse ({type(e).__name__}: {e})") from None

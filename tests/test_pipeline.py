@@ -124,3 +124,17 @@ def test_init_writes_a_config_that_loads(tmp_path):
     assert run_cli("init", str(path)) == 0
     assert load_config(path).train.method == "lora"
     assert run_cli("init", str(path)) == 2  # never overwrites silently
+
+
+def test_chat_data_among_the_inputs_joins_the_training_set(project):
+    chat = project / "docs" / "chat.jsonl"
+    chat.write_text(json.dumps({"conversations": [{"from": "human", "value": "Which ship does Carvo run?"},
+                                                  {"from": "gpt", "value": "The Carvo Star."}]}) + "\n")
+    assert run_cli("curate", str(project / "steep.yaml"), "synth.roundtrip=false") == 0
+    qa = read(project / "runs" / "t" / "curate" / "qa.jsonl")
+    ingested = [q for q in qa if q["metadata"]["method"] == "ingested"]
+    assert [q["messages"][1]["content"] for q in ingested] == ["The Carvo Star."]
+    assert ingested[0]["metadata"]["source"] == str(chat) and len(qa) > 1
+    # chat data alone is a corpus too: nothing to synthesize, the conversations are the training set
+    assert run_cli("curate", str(project / "steep.yaml"), f"ingest.inputs=[{chat}]", "name=chatonly") == 0
+    assert [q["metadata"]["method"] for q in read(project / "runs" / "chatonly" / "curate" / "qa.jsonl")] == ["ingested"]

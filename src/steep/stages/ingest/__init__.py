@@ -351,10 +351,11 @@ def _summary(found: Found, todo: list[Path], ingested: list[Path], metas: dict, 
     for path in ingested:
         filtered.update({k.removeprefix("filtered_"): v for k, v in metas[path].items() if k.startswith("filtered_")})
     failed = sum(1 for e in errors if not e.get("partial"))
+    read_now = sum(1 for p in todo if p in metas)
     return {
         "files_found": len(found.files) + len(found.errors),
-        "files_read": len([p for p in todo if p in metas]),
-        "files_unchanged": len(ingested) - len([p for p in todo if p in metas]),
+        "files_read": read_now,
+        "files_unchanged": len(ingested) - read_now,
         "files_failed": failed,
         "files_with_bad_rows": len(errors) - failed,
         "files_ignored": dict(found.ignored),

@@ -97,7 +97,7 @@ class Chunker:
             stop = min(end, start + window)
             if stop < end and (space := text.rfind(" ", start + 1, stop)) > start:
                 stop = space
-            yield (start, stop), max(1, round((stop - start) * n_tokens / (end - start) if end > start else 1))
+            yield (start, stop), max(1, round((stop - start) * n_tokens / (end - start)))
             start = stop
             while start < end and text[start].isspace():
                 start += 1

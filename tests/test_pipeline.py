@@ -13,6 +13,7 @@ from steep.stages import synth
 from steep.chat import open_chat
 from steep.cli import main
 from steep.config import load_config
+from steep.retrieval import cite_id
 
 
 def run_cli(*args: str) -> int:
@@ -36,10 +37,24 @@ def test_full_run_writes_every_stage_with_provenance(project):
     assert {t["metadata"]["method"] for t in texts} >= {"original", "full_name", "permutation"}
     assert (run / "train" / "adapter" / "adapter_model.safetensors").exists()
     results = json.loads((run / "eval" / "results.json").read_text())
-    assert set(results) == {"base", "tuned"} and results["tuned"]["n"] == 2
-    assert set(results["base"]["by_kind"]) == {"city", "employer"}
+    conditions = results["conditions"]
+    assert list(conditions) == ["base", "base+rag", "tuned", "tuned+rag", "tuned+oracle"] and conditions["tuned"]["n"] == 2
+    assert set(conditions["base"]["by_kind"]) == {"city", "employer"}
+    for c in conditions.values():
+        assert 0 <= c["contained_ci"][0] <= c["contained"] <= c["contained_ci"][1] <= 1
+    # every question's answer is in some chunk, and with this few chunks the top 5 holds it
+    assert results["retrieval"]["n"] == 2 and results["retrieval"]["recall@5"] == 1.0
+    rag = read(run / "eval" / "answers_tuned+rag.jsonl")
+    assert all(1 <= len(r["context"]) <= 5 and set(r["invalid_citations"]) <= set(r["citations"]) for r in rag)
+    by_cite_id = {cite_id(c): c for c in chunks.values()}
+    for r in read(run / "eval" / "answers_tuned+oracle.jsonl"):  # the oracle chunk holds the answer
+        [given] = r["context"]
+        assert any(a in by_cite_id[given]["text"] for a in r["answers"])
+    assert results["forgetting"]["base"]["capitals_n"] > 200 and "accuracy_change_ci_points" in results["forgetting"]
+    assert results["comparisons"]["tuned+oracle vs tuned+rag"]["ci"][0] <= results["comparisons"]["tuned+oracle vs tuned+rag"]["difference"]
     report = (run / "report.md").read_text()
-    assert "| base |" in report and "| tuned |" in report and "What is the hometown of Ada Quill?" in report
+    assert "| base |" in report and "| tuned+rag |" in report and "What is the hometown of Ada Quill?" in report
+    assert "## Retrieval" in report and "## General ability (forgetting)" in report
     assert load_config(run / "config.yaml").name == "t" and (run / "steep.log").read_text()
 
 
@@ -138,3 +153,14 @@ def test_chat_data_among_the_inputs_joins_the_training_set(project):
     # chat data alone is a corpus too: nothing to synthesize, the conversations are the training set
     assert run_cli("curate", str(project / "steep.yaml"), f"ingest.inputs=[{chat}]", "name=chatonly") == 0
     assert [q["metadata"]["method"] for q in read(project / "runs" / "chatonly" / "curate" / "qa.jsonl")] == ["ingested"]
+
+
+def test_max_forgetting_fails_the_run_after_writing_the_report(project, monkeypatch, caplog):
+    cfg = str(project / "steep.yaml")
+    assert run_cli("run", cfg) == 0
+    dropped = {"accuracy_change_points": -3.0, "accuracy_change_ci_points": [-5.0, -1.0]}
+    real_compare = pipeline.forgetting.compare
+    monkeypatch.setattr(pipeline.forgetting, "compare", lambda base, tuned: real_compare(base, tuned) | dropped)
+    assert run_cli("eval", cfg, "eval.max_forgetting=4") == 0  # a 3-point drop is allowed
+    assert run_cli("eval", cfg, "eval.max_forgetting=2") == 4
+    assert "fell 3.0 points" in caplog.text and (project / "runs" / "t" / "report.md").exists()

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from . import pipeline
 from .config import STARTER_CONFIG, ConfigError, load_config
+from .retrieval import format_hits
 from .rundir import EmptyResultError, InputError, setup_logging
 
 log = logging.getLogger("steep")
@@ -34,8 +35,9 @@ def _stage_parser(sub: argparse._SubParsersAction, name: str) -> None:
 
 EXIT_CODES = """exit status: 0 done; 1 system error (disk full, ...); 2 bad config or input, nothing usable;
 3 done, but some input files or rows could not be read (listed in <run>/ingest/errors.jsonl);
-130 interrupted (rerun to resume)."""
+4 done, but the tuned model forgot more than eval.max_forgetting allows; 130 interrupted (rerun to resume)."""
 INCOMPLETE_INPUT = 3
+FAILED_GATE = 4
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,6 +55,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--base", action="store_true", help="with --run: the base model, not the tuned one")
     p.add_argument("--model", help="a model (built-in name, HF folder, .gguf); default: the run's or the built-in default")
     p.add_argument("--max-new-tokens", type=int, default=128)
+    p = sub.add_parser("search", help="the chunks of a run that best match a query (BM25 + MiniLM, fused)",
+                       description="Print the top-k chunks for a query, with source file, section, page and span. Ingests first if needed.")
+    p.add_argument("config", help="the run's YAML config")
+    p.add_argument("query")
+    p.add_argument("-k", type=int, default=5, help="how many chunks (default 5)")
+    p.add_argument("overrides", nargs="*", metavar="key=value")
+    p.add_argument("--strict", action="store_true", help=argparse.SUPPRESS)
     p = sub.add_parser("demo", help="write the demo corpus and run the whole pipeline on it",
                        description="Generate fictional biographies and held-out questions, then run every stage.")
     p.add_argument("--dir", type=Path, default=Path("demo"), help="where to write the corpus and runs (default: demo/)")
@@ -68,6 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, InputError, EmptyResultError) as e:
         log.error("error: %s", e)
         return 2
+    except pipeline.ForgettingError as e:
+        log.error("failed: %s", e)
+        return FAILED_GATE
     except KeyboardInterrupt:
         log.error("interrupted: finished stages are kept; rerun the same command to resume")
         return 130
@@ -96,6 +108,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, args.overrides + (["ingest.strict=true"] if args.strict else []))
     if args.command == "ingest":
         pipeline.run_ingest(cfg)
+    elif args.command == "search":
+        print(format_hits(pipeline.run_search(cfg, args.query, args.k)))
     elif args.command == "synth":
         _, texts, qa = pipeline.run_synth(cfg)
         log.info("%d texts, %d QA pairs in %s", len(texts), len(qa), cfg.run_dir / "synth")

@@ -66,7 +66,12 @@ class TrainConfig(Section):
 
 class EvalConfig(Section):
     questions: str | None = Field(None, description="JSONL with `question` and `answers` (list)")
-    conditions: list[Literal["base", "tuned"]] = Field(default_factory=lambda: ["base", "tuned"])
+    conditions: list[Literal["base", "base+rag", "tuned", "tuned+rag", "base+oracle", "tuned+oracle"]] = Field(
+        default_factory=lambda: ["base", "base+rag", "tuned", "tuned+rag", "tuned+oracle"],
+        description="who answers: base or tuned model; closed-book, +rag (retrieved chunks) or +oracle (the right chunk)")
+    rag_k: int = Field(5, ge=1, description="chunks retrieved into a RAG prompt")
+    forgetting: bool = Field(True, description="measure general ability (capitals, perplexity) of base and tuned")
+    max_forgetting: float | None = Field(None, ge=0, description="fail the run if general accuracy drops more than this many points")
     max_new_tokens: int = Field(48, ge=1)
     batch_size: int = Field(16, ge=1)
     examples_per_condition: int = Field(3, ge=0)
@@ -196,5 +201,7 @@ train:
 
 eval:
   questions: questions.jsonl      # {"question": ..., "answers": [...]} per line; held out from training
-  conditions: [base, tuned]
+  conditions: [base, base+rag, tuned, tuned+rag, tuned+oracle]
+  rag_k: 5                        # chunks retrieved into a RAG prompt
+  max_forgetting: null            # e.g. 2: fail if general-knowledge accuracy drops more than 2 points
 """

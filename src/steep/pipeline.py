@@ -6,6 +6,7 @@ interrupted run resumes where it stopped and a changed setting reruns only what 
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -13,6 +14,9 @@ from pathlib import Path
 
 import yaml
 
+from . import forgetting
+from .rag import Oracle
+from .retrieval import CANDIDATES, Hit, open_index
 from .stages import curate, evaluate, ingest, synth
 from .config import RunConfig
 from .generate import ChatModel
@@ -82,21 +86,24 @@ def stage_synth(ctx: Context, ingested: ingest.Ingested) -> tuple[str, list[dict
 
 
 def stage_curate(ctx: Context, upstream: str, texts: list[dict], qa: list[dict]) -> tuple[str, list[dict], list[dict]]:
-    questions_file = Path(ctx.cfg.eval.questions) if ctx.cfg.eval.questions else None
-    questions = evaluate.load_questions(questions_file) if questions_file else []
-    stage = Stage(ctx.run_dir, "curate", fingerprint(upstream, [q["question"] for q in questions]))
+    questions = evaluate.load_questions(ctx.cfg.eval.questions) if ctx.cfg.eval.questions else []
+    eval_items = [{"question": q["question"], "answers": q["answers"]} for q in questions]
+    stage = Stage(ctx.run_dir, "curate", fingerprint(upstream, eval_items, curate.SIMILARITY, curate.NGRAM))
     texts_path, qa_path = stage.dir / "texts.jsonl", stage.dir / "qa.jsonl"
     if not stage.is_done():
         stage.start()
-        eval_questions = [q["question"] for q in questions]
-        kept_texts, leaked_texts = curate.decontaminate(texts, eval_questions)
-        kept_qa, leaked_qa = curate.decontaminate(qa, eval_questions)
+        kept_texts, leaked_texts, closest_texts = curate.decontaminate(texts, eval_items)
+        kept_qa, leaked_qa, closest_qa = curate.decontaminate(qa, eval_items)
         write_jsonl(texts_path, kept_texts)
         write_jsonl(qa_path, kept_qa)
         write_jsonl(stage.dir / "leaked.jsonl", leaked_texts + leaked_qa)
+        closest = sorted(closest_texts + closest_qa, key=lambda c: -c["similarity"])[: curate.CLOSEST_SHOWN]
         if not kept_texts and not kept_qa:
             raise EmptyResultError("curate removed every example as leaking the eval questions; see curate/leaked.jsonl")
-        stage.finish({"texts": len(kept_texts), "qa": len(kept_qa), "removed_leaking_eval": len(leaked_texts) + len(leaked_qa)})
+        leaked = leaked_texts + leaked_qa
+        stage.finish({"texts": len(kept_texts), "qa": len(kept_qa), "removed_leaking_eval": len(leaked),
+                      "removed_by_ngram": sum("leaked_ngram" in r["metadata"] for r in leaked),
+                      "removed_by_similarity": sum("leaked_similarity" in r["metadata"] for r in leaked), "closest": closest})
     _report(stage)
     return stage.key, read_jsonl(texts_path), read_jsonl(qa_path)
 
@@ -120,28 +127,73 @@ def tuned_model(ctx: Context, output: Path) -> ChatModel:
     return ctx.chat_model(output)
 
 
-def stage_eval(ctx: Context, upstream: str, trained: Path | None) -> dict:
+def stage_eval(ctx: Context, ingested: ingest.Ingested, upstream: str, trained: Path | None) -> dict:
+    """Every condition on the same questions; retrieval recall; general ability before and after."""
     cfg = ctx.cfg.eval
     if not cfg.questions:
         raise InputError("eval.questions is not set: give a JSONL file of held-out questions")
     questions = evaluate.load_questions(cfg.questions)
-    stage = Stage(ctx.run_dir, "eval", fingerprint(upstream, str(ctx.model_path), cfg.model_dump(), Path(cfg.questions), ctx.cfg.system_prompt))
+    stage = Stage(ctx.run_dir, "eval", fingerprint(upstream, ingested.key, str(ctx.model_path), cfg.model_dump(), Path(cfg.questions), ctx.cfg.system_prompt))
     if not stage.is_done():
         stage.start()
-        results, rows = {}, {}
-        for condition in cfg.conditions:
-            model = ctx.chat_model(ctx.model_path) if condition == "base" else tuned_model(ctx, trained)
-            answer = lambda qs: model.generate(  # noqa: E731
-                [[{"role": "user", "content": q}] for q in qs], cfg.max_new_tokens, cfg.batch_size, desc=f"eval {condition}"
-            )
-            results[condition], rows[condition] = evaluate.evaluate_condition(questions, answer)
-            write_jsonl(stage.dir / f"answers_{condition}.jsonl", rows[condition])
+        results: dict = {"conditions": {}}
+        contexts: dict[str, list[list[dict]]] = {}
+        if any("+" in c for c in cfg.conditions):
+            index = open_index(ctx.run_dir, ingested.key, ingested.chunks)
+            ranked = [[h.chunk for h in hits] for hits in index.search([q["question"] for q in questions], k=CANDIDATES)]
+            oracle = Oracle(index.chunks)
+            oracles = [oracle.find(q, r) for q, r in zip(questions, ranked)]
+            results["retrieval"] = evaluate.recall_at(questions, ranked, oracles)
+            contexts = {"rag": [r[: cfg.rag_k] for r in ranked], "oracle": [[o] if o else [] for o in oracles]}
+        rows: dict[str, list[dict]] = {}
+        general: dict[str, dict] = {}
+        measure_general = cfg.forgetting and trained is not None
+        for who in ("base", "tuned"):
+            wanted = [c for c in cfg.conditions if c.split("+")[0] == who]
+            if not wanted and not measure_general:
+                continue
+            model = ctx.chat_model(ctx.model_path) if who == "base" else tuned_model(ctx, trained)
+            for condition in wanted:
+                mode = condition.partition("+")[2]
+                ask = lambda prompts: model.generate(  # noqa: E731
+                    [[{"role": "user", "content": p}] for p in prompts], cfg.max_new_tokens, cfg.batch_size, desc=f"eval {condition}")
+                rows[condition] = evaluate.answer_condition(questions, contexts[mode] if mode else None, ask)
+                results["conditions"][condition] = evaluate.summarize(rows[condition])
+                write_jsonl(stage.dir / f"answers_{condition}.jsonl", rows[condition])
+            if measure_general:
+                log.info("general ability of the %s model (capitals, perplexity)", who)
+                general[who] = forgetting.general_ability(model.model, ctx.tokenizer)
+        results["comparisons"] = {f"{b} vs {a}": evaluate.paired_difference(rows[a], rows[b])
+                                  for a, b in COMPARISONS if a in rows and b in rows}
+        if len(general) == 2:
+            results["forgetting"] = forgetting.compare(general["base"], general["tuned"])
         write_json(stage.dir / "results.json", results)
         context = {"name": ctx.cfg.name, "model": ctx.cfg.model, "questions": f"{cfg.questions} ({len(questions)})"}
         write_text(ctx.run_dir / "report.md", evaluate.markdown_report(results, rows, cfg.examples_per_condition, context))
-        stage.finish(results)
+        stage.finish({"conditions": {c: r["contained"] for c, r in results["conditions"].items()},
+                      **({"recall@5": results["retrieval"]["recall@5"]} if "retrieval" in results else {}),
+                      **({"forgetting_points": results["forgetting"]["accuracy_change_points"]} if "forgetting" in results else {})})
     _report(stage)
-    return stage.summary()
+    results = json.loads((stage.dir / "results.json").read_text())
+    _check_forgetting(results.get("forgetting"), cfg.max_forgetting)
+    return results
+
+
+# the comparisons a user deciding "was tuning worth it?" asks for, as (a, b): b - a with an interval
+COMPARISONS = [("base", "tuned"), ("base+rag", "tuned+rag"), ("base+rag", "tuned"), ("tuned", "tuned+rag"), ("tuned+rag", "tuned+oracle")]
+
+
+class ForgettingError(RuntimeError):
+    """The tuned model lost more general ability than eval.max_forgetting allows."""
+
+
+def _check_forgetting(result: dict | None, limit: float | None) -> None:
+    if result is None or limit is None:
+        return
+    drop = -result["accuracy_change_points"]
+    if drop > limit:
+        raise ForgettingError(f"general-knowledge accuracy fell {drop:.1f} points (interval {result['accuracy_change_ci_points']}), "
+                              f"more than eval.max_forgetting={limit}; the report is written, the run counts as failed")
 
 
 def _report(stage: Stage) -> None:
@@ -149,7 +201,7 @@ def _report(stage: Stage) -> None:
 
 
 def _flat(summary: dict) -> str:
-    return ", ".join(f"{k}={v}" for k, v in summary.items() if k not in ("by_kind", "output"))
+    return ", ".join(f"{k}={v}" for k, v in summary.items() if k not in ("by_kind", "output", "closest"))
 
 
 # --- the pipeline, stage by stage: each call runs that stage and all before it --------------------
@@ -157,6 +209,12 @@ def _flat(summary: dict) -> str:
 
 def run_ingest(cfg: RunConfig) -> ingest.Ingested:
     return stage_ingest(prepare(cfg))
+
+
+def run_search(cfg: RunConfig, query: str, k: int) -> list[Hit]:
+    ctx = prepare(cfg)
+    ingested = stage_ingest(ctx)
+    return open_index(ctx.run_dir, ingested.key, ingested.chunks).search([query], k)[0]
 
 
 def run_synth(cfg: RunConfig, ctx: Context | None = None) -> tuple[str, list[dict], list[dict]]:
@@ -175,11 +233,14 @@ def run_train(cfg: RunConfig, ctx: Context | None = None) -> tuple[str, Path, di
 
 
 def run(cfg: RunConfig) -> dict:
-    """All stages; returns the eval results per condition."""
+    """All stages; returns the eval results."""
     started = time.time()
     ctx = prepare(cfg)
-    key, trained, _ = run_train(cfg, ctx) if "tuned" in cfg.eval.conditions else ("untrained", None, {})
-    results = stage_eval(ctx, key, trained)
-    log.info("\n%s\n", evaluate.table(results))
+    ingested = stage_ingest(ctx)
+    key, trained = "untrained", None
+    if any(c.startswith("tuned") for c in cfg.eval.conditions):
+        key, trained, _ = stage_train(ctx, *stage_curate(ctx, *stage_synth(ctx, ingested)))
+    results = stage_eval(ctx, ingested, key, trained)
+    log.info("\n%s\n", evaluate.table(results["conditions"]))
     log.info("run %s finished in %.0f s: report %s", cfg.name, time.time() - started, ctx.run_dir / "report.md")
     return results

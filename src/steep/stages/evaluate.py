@@ -1,10 +1,15 @@
-"""eval: the held-out questions answered closed-book by the base and the tuned model, scored."""
+"""eval: the held-out questions answered by the base and the tuned model, closed-book, with retrieved
+context (RAG) and with the right context given (oracle); scored, with bootstrap intervals."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
+from ..rag import check_citations, rag_prompt
+from ..retrieval import cite_id
 from ..rundir import InputError, read_jsonl
 from ..scoring import score
 
@@ -28,45 +33,101 @@ def load_questions(path: str | Path) -> list[dict]:
     return rows
 
 
-def evaluate_condition(questions: list[dict], answer: Callable[[list[str]], list[str]]) -> tuple[dict, list[dict]]:
-    """Mean of each metric (and per question kind, when questions carry a `kind`) plus per-question rows."""
-    replies = answer([q["question"] for q in questions])
+def answer_condition(questions: list[dict], contexts: list[list[dict]] | None, ask: Callable[[list[str]], list[str]]) -> list[dict]:
+    """One condition's per-question rows. With `contexts` (retrieved or oracle chunks per
+    question) the prompt carries them and the reply's citations are checked against them."""
+    prompts = [q["question"] if contexts is None else rag_prompt(q["question"], ctx) for q, ctx in zip(questions, contexts or questions)]
     rows = []
-    for q, reply in zip(questions, replies):
-        rows.append({"question": q["question"], "answers": q["answers"], "kind": q.get("kind"), "reply": reply, **score(reply, q["answers"])})
-    return summarize(rows), rows
+    for i, (q, reply) in enumerate(zip(questions, ask(prompts))):
+        row = {"question": q["question"], "answers": q["answers"], "kind": q.get("kind"), "reply": reply, **score(reply, q["answers"])}
+        if contexts is not None:
+            row |= {"context": [cite_id(c) for c in contexts[i]], **check_citations(reply, contexts[i])}
+        rows.append(row)
+    return rows
 
 
 def summarize(rows: list[dict]) -> dict:
+    """Mean of each metric with a bootstrap 95% interval for the headline one; per question kind
+    when questions carry a `kind`; citation behaviour when the condition gave context."""
     def mean(rs: list[dict], metric: str) -> float:
         return round(sum(r[metric] for r in rs) / len(rs), 4)
 
     summary = {m: mean(rows, m) for m in METRICS} | {"n": len(rows)}
+    summary["contained_ci"] = bootstrap_ci([float(r["contained"]) for r in rows])
+    if rows and "citations" in rows[0]:
+        summary["cited"] = round(sum(bool(r["citations"]) for r in rows) / len(rows), 4)
+        summary["invalid_citations"] = round(sum(bool(r["invalid_citations"]) for r in rows) / len(rows), 4)
     kinds = sorted({r["kind"] for r in rows if r["kind"]})
     if kinds:
         summary["by_kind"] = {k: {m: mean([r for r in rows if r["kind"] == k], m) for m in METRICS} for k in kinds}
     return summary
 
 
-def markdown_report(results: dict[str, dict], rows: dict[str, list[dict]], examples: int, context: dict) -> str:
-    """A short human-readable report: the table of conditions and a few answers from each."""
+def bootstrap_ci(values: list[float], resamples: int = 2000, seed: int = 0) -> list[float]:
+    """95% percentile interval of the mean, resampling questions with replacement."""
+    if not values:
+        return [0.0, 0.0]
+    rng = np.random.default_rng(seed)
+    data = np.asarray(values, dtype=float)
+    means = data[rng.integers(0, len(data), size=(resamples, len(data)))].mean(axis=1)
+    return [round(float(np.percentile(means, 2.5)), 4), round(float(np.percentile(means, 97.5)), 4)]
+
+
+def paired_difference(a: list[dict], b: list[dict], metric: str = "contained") -> dict:
+    """Mean of b - a over the same questions, with a bootstrap interval of that difference."""
+    diffs = [float(y[metric]) - float(x[metric]) for x, y in zip(a, b)]
+    return {"difference": round(sum(diffs) / len(diffs), 4), "ci": bootstrap_ci(diffs)}
+
+
+def recall_at(questions: list[dict], ranked: list[list[dict]], oracles: list[dict | None], ks: tuple[int, ...] = (1, 3, 5, 10)) -> dict:
+    """How often the oracle chunk is among the first k retrieved, overall and per kind."""
+    def recall(indices: list[int]) -> dict:
+        found = [i for i in indices if oracles[i] is not None]
+        return {f"recall@{k}": round(sum(oracles[i]["id"] in {c["id"] for c in ranked[i][:k]} for i in found) / max(1, len(found)), 4)
+                for k in ks} | {"n": len(found)}
+
+    everything = list(range(len(questions)))
+    result = recall(everything) | {"without_oracle": sum(o is None for o in oracles)}
+    kinds = sorted({q.get("kind") for q in questions if q.get("kind")})
+    if kinds:
+        result["by_kind"] = {k: recall([i for i in everything if questions[i].get("kind") == k]) for k in kinds}
+    return result
+
+
+def markdown_report(results: dict, rows: dict[str, list[dict]], examples: int, context: dict) -> str:
+    """A short human-readable report: conditions with intervals, retrieval, forgetting, answers."""
     lines = [f"# steep report: {context.get('name', '')}", ""]
     for key, value in context.items():
         if key != "name":
             lines.append(f"- **{key}**: {value}")
-    lines += ["", "## Results", "", table(results), ""]
+    lines += ["", "## Results", "", table(results["conditions"]), ""]
+    for name, c in results.get("comparisons", {}).items():
+        lines.append(f"- {name}: {c['difference']:+.1%} (95% interval {c['ci'][0]:+.1%} to {c['ci'][1]:+.1%})")
+    if "retrieval" in results:
+        r = results["retrieval"]
+        lines += ["", "## Retrieval", "", f"Oracle chunk found among the first k retrieved ({r['n']} questions with an oracle, "
+                  f"{r['without_oracle']} without): " + ", ".join(f"{k} {v:.1%}" for k, v in r.items() if k.startswith("recall@"))]
+    if "forgetting" in results:
+        f = results["forgetting"]
+        lines += ["", "## General ability (forgetting)", "",
+                  f"Capitals, 4 options ({f['base']['capitals_n']} items): base {f['base']['capitals_accuracy']:.1%}, "
+                  f"tuned {f['tuned']['capitals_accuracy']:.1%}, change {f['accuracy_change_points']:+.1f} points "
+                  f"(95% interval {f['accuracy_change_ci_points'][0]:+.1f} to {f['accuracy_change_ci_points'][1]:+.1f}). "
+                  f"Perplexity on general prose: base {f['base']['perplexity']}, tuned {f['tuned']['perplexity']}."]
     for condition, condition_rows in rows.items():
-        lines += [f"## Examples: {condition}", ""]
+        lines += ["", f"## Examples: {condition}", ""]
         for r in condition_rows[:examples]:
             mark = "✓" if r["contained"] else "✗"
-            lines.append(f"- {mark} **Q:** {r['question']}  \n  **gold:** {' / '.join(r['answers'])}  \n  **reply:** {r['reply']}")
-        lines.append("")
-    return "\n".join(lines)
+            cites = f"  \n  **cited:** {', '.join(r['citations']) or '-'}" if "citations" in r else ""
+            lines.append(f"- {mark} **Q:** {r['question']}  \n  **gold:** {' / '.join(r['answers'])}  \n  **reply:** {r['reply']}{cites}")
+    return "\n".join(lines) + "\n"
 
 
-def table(results: dict[str, dict]) -> str:
-    """Markdown table of conditions x metrics (percentages)."""
-    lines = ["| condition | answer-contained | exact match | token F1 | n |", "|---|---:|---:|---:|---:|"]
-    for condition, s in results.items():
-        lines.append(f"| {condition} | {s['contained']:.1%} | {s['exact_match']:.1%} | {s['f1']:.1%} | {s['n']} |")
+def table(conditions: dict[str, dict]) -> str:
+    """Markdown table of conditions x metrics (percentages), with the headline's interval."""
+    lines = ["| condition | answer-contained | 95% interval | exact match | token F1 | cites | n |", "|---|---:|---:|---:|---:|---:|---:|"]
+    for condition, s in conditions.items():
+        lo, hi = s["contained_ci"]
+        cites = f"{s['cited']:.0%}" if "cited" in s else "-"
+        lines.append(f"| {condition} | {s['contained']:.1%} | {lo:.1%}–{hi:.1%} | {s['exact_match']:.1%} | {s['f1']:.1%} | {cites} | {s['n']} |")
     return "\n".join(lines)

@@ -21,7 +21,9 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/steep demo --dir demo
 
+# the report tests render HTML in Debian's chromium (headless, no network)
 test: $(STAMP)
+	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 	$(PY) -m pytest
 
 bench: $(STAMP)

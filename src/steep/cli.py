@@ -11,7 +11,7 @@ from pathlib import Path
 from . import pipeline
 from .config import STARTER_CONFIG, ConfigError, load_config
 from .retrieval import format_hits
-from .rundir import EmptyResultError, InputError, setup_logging
+from .rundir import EmptyResultError, InputError, setup_logging, write_text
 
 log = logging.getLogger("steep")
 
@@ -62,6 +62,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-k", type=int, default=5, help="how many chunks (default 5)")
     p.add_argument("overrides", nargs="*", metavar="key=value")
     p.add_argument("--strict", action="store_true", help=argparse.SUPPRESS)
+    p = sub.add_parser("report", help="write a run's HTML report, or compare runs side by side",
+                       description="One run directory: (re)write its report.html. Several: print a table comparing them and write an HTML page.")
+    p.add_argument("runs", nargs="+", type=Path, help="run directories (runs/<name>)")
+    p.add_argument("-o", "--output", type=Path, help="with several runs: where to write the comparison (default: compare.html)")
     p = sub.add_parser("demo", help="write the demo corpus and run the whole pipeline on it",
                        description="Generate fictional biographies and held-out questions, then run every stage.")
     p.add_argument("--dir", type=Path, default=Path("demo"), help="where to write the corpus and runs (default: demo/)")
@@ -98,6 +102,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     if args.command == "chat":
         return _chat(args)
+    if args.command == "report":
+        return _report(args)
     if args.command == "demo":
         from .demo import write_demo
 
@@ -131,6 +137,24 @@ def _input_status(summary_path: Path) -> int:
     if problems:
         log.warning("%d input file(s) could not be fully read; see %s", problems, summary_path.with_name("errors.jsonl"))
         return INCOMPLETE_INPUT
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from .report import compare_runs, html_report
+
+    for run in args.runs:
+        if not (run / "eval" / "results.json").exists():
+            raise InputError(f"{run}: no eval results (run `steep eval` or `steep run` for it first)")
+    if len(args.runs) == 1:
+        out = args.runs[0] / "report.html"
+        write_text(out, html_report(args.runs[0], args.runs[0].name))
+    else:
+        table, html = compare_runs(args.runs)
+        print(table)
+        out = args.output or Path("compare.html")
+        write_text(out, html)
+    log.info("wrote %s", out)
     return 0
 
 

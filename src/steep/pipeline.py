@@ -16,6 +16,7 @@ import yaml
 
 from . import forgetting
 from .rag import Oracle
+from .report import html_report
 from .retrieval import CANDIDATES, Hit, open_index
 from .stages import curate, evaluate, ingest, synth
 from .config import RunConfig
@@ -174,6 +175,7 @@ def stage_eval(ctx: Context, ingested: ingest.Ingested, upstream: str, trained: 
                       **({"recall@5": results["retrieval"]["recall@5"]} if "retrieval" in results else {}),
                       **({"forgetting_points": results["forgetting"]["accuracy_change_points"]} if "forgetting" in results else {})})
     _report(stage)
+    write_text(ctx.run_dir / "report.html", html_report(ctx.run_dir, ctx.cfg.name))
     results = json.loads((stage.dir / "results.json").read_text())
     _check_forgetting(results.get("forgetting"), cfg.max_forgetting)
     return results
@@ -242,5 +244,5 @@ def run(cfg: RunConfig) -> dict:
         key, trained, _ = stage_train(ctx, *stage_curate(ctx, *stage_synth(ctx, ingested)))
     results = stage_eval(ctx, ingested, key, trained)
     log.info("\n%s\n", evaluate.table(results["conditions"]))
-    log.info("run %s finished in %.0f s: report %s", cfg.name, time.time() - started, ctx.run_dir / "report.md")
+    log.info("run %s finished in %.0f s: report %s", cfg.name, time.time() - started, ctx.run_dir / "report.html")
     return results

@@ -1,8 +1,10 @@
 import random
+import re
 
 import pytest
 
 from steep.config import SynthConfig
+from steep.retrieval import cite_id
 from steep.rundir import EmptyResultError
 from steep.stages.synth import (answer_spans, augment_chunk, reorder_clause, resolve_pronouns,
                          roundtrip_filter, rule_qa, synthesize)
@@ -87,3 +89,23 @@ def test_code_chunks_are_trained_on_as_written_and_never_questioned():
     assert [t["text"] for t in texts if t["metadata"]["chunk_id"] == "c2"] == [code["text"]]
     assert qa and all(q["metadata"]["chunk_id"] == "c1" for q in qa)
     assert texts[0]["metadata"]["section"] == "Bio" and qa[0]["metadata"]["page"] == 2
+
+
+def test_raft_examples_hide_the_oracle_among_distractors_and_cite_it():
+    chunks = [CHUNK] + [CHUNK | {"id": f"d{i}", "source": f"other{i}.md", "start": 10 * i, "end": 10 * i + 9,
+                                 "text": f"Filler text number {i} about the weather in Osk."}
+                        for i in range(6)]
+    texts, qa, stats = synthesize(chunks, SynthConfig(roundtrip=False, raft=1.0, raft_oracle_rate=0.5), 0, None)
+    raft = [q for q in qa if q["metadata"]["method"] == "raft"]
+    plain = [q for q in qa if q["metadata"]["method"] != "raft"]
+    assert len(raft) == len(plain) == stats["raft"]["examples"] and 0 < stats["raft"]["with_oracle"] < len(raft)
+    for r in raft:
+        prompt, reply = r["messages"][0]["content"], r["messages"][1]["content"]
+        passages = re.findall(r"^\[([^\]]+)\] ", prompt, re.M)
+        oracle_id = cite_id(next(c for c in chunks if c["id"] == r["metadata"]["chunk_id"]))
+        in_context = r["metadata"]["oracle_in_context"]
+        assert prompt.endswith(f"Question: {r['metadata']['question']}") and len(passages) == 4 + in_context
+        assert (oracle_id in passages) == in_context == reply.endswith(f"[{oracle_id}]")
+        if in_context and r["metadata"]["short_answer"]:  # a short answer is quoted in its sentence
+            quote = re.match(r'The context says: "(.*?)" ', reply).group(1)
+            assert r["metadata"]["short_answer"].lower() in quote.lower() and quote in prompt

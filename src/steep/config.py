@@ -40,6 +40,9 @@ class SynthConfig(Section):
     teacher: str | None = Field(None, description="teacher model; default: the run's model")
     max_qa_per_chunk: int = Field(64, ge=1)
     batch_size: int = Field(16, ge=1, description="teacher generation batch size")
+    raft: float = Field(0.0, ge=0, le=1, description="share of QA pairs also taught RAFT-style: question + retrieved-like context -> cited answer")
+    raft_distractors: int = Field(4, ge=1, description="distractor chunks beside the oracle in a RAFT example")
+    raft_oracle_rate: float = Field(0.8, ge=0, le=1, description="share of RAFT examples whose context holds the oracle chunk")
 
 
 class LoraConfig(Section):
@@ -191,6 +194,7 @@ synth:
   teacher_qa: false               # also ask the teacher model for question/answer pairs
   roundtrip: true                 # keep a pair only if the teacher, reading the chunk, agrees
   teacher: null                   # default: the run's model
+  raft: 0.0                       # share of QA pairs also taught with context, RAFT-style (oracle + 4 distractors)
 
 train:
   method: lora                    # lora | full

@@ -9,8 +9,8 @@ from .retrieval import cite_id
 from .scoring import normalize
 
 RAG_PROMPT = (
-    "Answer the question using only the context below, then name the passage you used by its id in "
-    "square brackets, like [{example}]. If the context does not contain the answer, say that you do not know.\n\n"
+    "Answer the question using only the context below, then give the id of the passage you used, in square "
+    "brackets as it stands before the passage. If the context does not contain the answer, say that you do not know.\n\n"
     "Context:\n{context}\n\nQuestion: {question}"
 )
 CITATION = re.compile(r"\[([^\[\]\n]+?:\d+-\d+)\]")
@@ -18,7 +18,7 @@ CITATION = re.compile(r"\[([^\[\]\n]+?:\d+-\d+)\]")
 
 def rag_prompt(question: str, chunks: list[dict]) -> str:
     context = "\n\n".join(f"[{cite_id(c)}] {c['text']}" for c in chunks)
-    return RAG_PROMPT.format(example=cite_id(chunks[0]) if chunks else "file.txt:0-100", context=context, question=question)
+    return RAG_PROMPT.format(context=context, question=question)
 
 
 def citations(answer: str) -> list[str]:

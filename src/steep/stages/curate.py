@@ -30,6 +30,9 @@ def _contains_any(words: list[str], grams: dict[tuple[str, ...], int]) -> tuple[
 
 
 def _prompt(record: dict) -> str:
+    """What to compare with eval questions: the question itself, also when a RAFT prompt wraps it in context."""
+    if record["metadata"].get("question"):
+        return record["metadata"]["question"]
     return record["messages"][0]["content"] if "messages" in record else record["text"]
 
 

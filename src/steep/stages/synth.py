@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 from typing import TYPE_CHECKING
 
+from ..rag import rag_prompt
+from ..retrieval import cite_id
 from .ingest import split_sentences
 from ..rundir import EmptyResultError
 from ..scoring import answer_matches
@@ -332,6 +334,32 @@ def method_counts(records: list[dict]) -> dict[str, int]:
     return dict(Counter(r["metadata"]["method"] for r in records))
 
 
+def raft_examples(pairs: list[dict], chunks: list[dict], share: float, distractors: int, oracle_rate: float, rng: random.Random) -> list[dict]:
+    """RAFT (Zhang et al. 2024): a question with the chunk it came from (the oracle) among random
+    other chunks, in the same prompt eval and chat use; the answer quotes the oracle's sentence
+    and cites it. In 1 - oracle_rate of examples the oracle is left out and the answer stands
+    uncited, so the model keeps what it memorized instead of trusting whatever it is shown."""
+    by_id = {c["id"]: c for c in chunks}
+    out = []
+    for pair in rng.sample(pairs, round(share * len(pairs))):
+        oracle = by_id.get(pair["metadata"]["chunk_id"])
+        others = [c for c in chunks if c["id"] != pair["metadata"]["chunk_id"]]
+        if oracle is None or not others:
+            continue
+        with_oracle = rng.random() < oracle_rate
+        context = rng.sample(others, min(distractors, len(others))) + ([oracle] if with_oracle else [])
+        rng.shuffle(context)
+        question, answer = pair["messages"][0]["content"], pair["messages"][1]["content"]
+        reply = answer
+        if with_oracle:
+            short = pair["metadata"].get("short_answer") or answer
+            evidence = next((s.text for s in split_sentences(oracle["text"]) if short.lower() in s.text.lower()), None)
+            reply = (f'The context says: "{evidence}" ' if evidence else "") + f"{answer} [{cite_id(oracle)}]"
+        out.append({"messages": [{"role": "user", "content": rag_prompt(question, context)}, {"role": "assistant", "content": reply}],
+                    "metadata": {**pair["metadata"], "method": "raft", "question": question, "oracle_in_context": with_oracle}})
+    return out
+
+
 def synthesize(chunks: list[dict], cfg: SynthConfig, seed: int, teacher: ChatModel | None) -> tuple[list[dict], list[dict], dict]:
     """Augmented texts and QA pairs for all chunks, with counts of what each step made and removed.
     An empty QA set is an error naming the step that emptied it."""
@@ -364,6 +392,10 @@ def synthesize(chunks: list[dict], cfg: SynthConfig, seed: int, teacher: ChatMod
         pairs, dropped = roundtrip_filter(pairs, {c["id"]: c["text"] for c in chunks}, ask)
         stats["removed_roundtrip"] = method_counts(dropped)
     stats["qa_kept"] = method_counts(pairs)
+    if cfg.raft:
+        made = raft_examples(pairs, chunks, cfg.raft, cfg.raft_distractors, cfg.raft_oracle_rate, rng)
+        stats["raft"] = {"examples": len(made), "with_oracle": sum(r["metadata"]["oracle_in_context"] for r in made)}
+        pairs = pairs + made
     if not pairs and (cfg.rule_qa or cfg.teacher_qa):
         if made_total == 0:
             raise EmptyResultError("synth made no question/answer pairs: no names, dates or numbers were found in the chunks"

@@ -164,3 +164,18 @@ def test_max_forgetting_fails_the_run_after_writing_the_report(project, monkeypa
     assert run_cli("eval", cfg, "eval.max_forgetting=4") == 0  # a 3-point drop is allowed
     assert run_cli("eval", cfg, "eval.max_forgetting=2") == 4
     assert "fell 3.0 points" in caplog.text and (project / "runs" / "t" / "report.md").exists()
+
+
+def test_search_prints_the_best_chunks_with_provenance_and_reuses_its_index(project, capsys):
+    cfg = str(project / "steep.yaml")
+    assert run_cli("search", cfg, "Which company employs Bo Renhart?", "-k", "2") == 0
+    out = capsys.readouterr().out
+    first = out.splitlines()[0]
+    assert first.startswith("1. [bo.txt:") and str(project / "docs" / "bo.txt") in first and "\n2. [" in out
+    marker = project / "runs" / "t" / "index" / "done.json"
+    built = marker.stat().st_mtime_ns
+    assert run_cli("search", cfg, "Where was Ada Quill born?") == 0
+    assert capsys.readouterr().out.startswith("1. [ada.md:") and marker.stat().st_mtime_ns == built
+    (project / "docs" / "bo.txt").write_text((project / "docs" / "bo.txt").read_text() + "\n\nBo Renhart keeps bees in the garden behind his house.")
+    assert run_cli("search", cfg, "Who keeps bees?", "-k", "1") == 0
+    assert "keeps bees" in capsys.readouterr().out and marker.stat().st_mtime_ns != built  # chunks changed: rebuilt

@@ -78,12 +78,13 @@ def perplexity(model: PreTrainedModel, tok: PreTrainedTokenizerBase, passages: l
     return round(float(torch.exp(torch.tensor(total / count))), 3)
 
 
-def general_ability(model: PreTrainedModel, tok: PreTrainedTokenizerBase) -> dict:
+def general_ability(model: PreTrainedModel, tok: PreTrainedTokenizerBase, bf16: bool = False) -> dict:
     """Accuracy on the capitals items (per item, for pairing) and perplexity on general prose."""
     items = capital_items()
     prompts = [it["prompt"] for it in items for _ in it["options"]]
     options = [o for it in items for o in it["options"]]
-    scores = continuation_logprobs(model, tok, prompts, options)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        scores = continuation_logprobs(model, tok, prompts, options)
     correct = []
     for n, it in enumerate(items):
         own = scores[n * OPTIONS : (n + 1) * OPTIONS]

@@ -163,7 +163,7 @@ def stage_eval(ctx: Context, ingested: ingest.Ingested, upstream: str, trained: 
                 write_jsonl(stage.dir / f"answers_{condition}.jsonl", rows[condition])
             if measure_general:
                 log.info("general ability of the %s model (capitals, perplexity)", who)
-                general[who] = forgetting.general_ability(model.model, ctx.tokenizer)
+                general[who] = forgetting.general_ability(model.model, ctx.tokenizer, bf16=model.bf16)
         results["comparisons"] = {f"{b} vs {a}": evaluate.paired_difference(rows[a], rows[b])
                                   for a, b in COMPARISONS if a in rows and b in rows}
         if len(general) == 2:

@@ -36,12 +36,13 @@ def load_questions(path: str | Path) -> list[dict]:
 def answer_condition(questions: list[dict], contexts: list[list[dict]] | None, ask: Callable[[list[str]], list[str]]) -> list[dict]:
     """One condition's per-question rows. With `contexts` (retrieved or oracle chunks per
     question) the prompt carries them and the reply's citations are checked against them."""
-    prompts = [q["question"] if contexts is None else rag_prompt(q["question"], ctx) for q, ctx in zip(questions, contexts or questions)]
+    given: list[list[dict] | None] = list(contexts) if contexts is not None else [None] * len(questions)
+    prompts = [q["question"] if ctx is None else rag_prompt(q["question"], ctx) for q, ctx in zip(questions, given)]
     rows = []
-    for i, (q, reply) in enumerate(zip(questions, ask(prompts))):
+    for q, ctx, reply in zip(questions, given, ask(prompts)):
         row = {"question": q["question"], "answers": q["answers"], "kind": q.get("kind"), "reply": reply, **score(reply, q["answers"])}
-        if contexts is not None:
-            row |= {"context": [cite_id(c) for c in contexts[i]], **check_citations(reply, contexts[i])}
+        if ctx is not None:
+            row |= {"context": [cite_id(c) for c in ctx], **check_citations(reply, ctx)}
         rows.append(row)
     return rows
 

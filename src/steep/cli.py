@@ -61,7 +61,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("query")
     p.add_argument("-k", type=int, default=5, help="how many chunks (default 5)")
     p.add_argument("overrides", nargs="*", metavar="key=value")
-    p.add_argument("--strict", action="store_true", help=argparse.SUPPRESS)
     p = sub.add_parser("report", help="write a run's HTML report, or compare runs side by side",
                        description="One run directory: (re)write its report.html. Several: print a table comparing them and write an HTML page.")
     p.add_argument("runs", nargs="+", type=Path, help="run directories (runs/<name>)")
@@ -111,7 +110,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         log.info("demo corpus written to %s", args.dir)
         pipeline.run(load_config(config_path, args.overrides))
         return 0
-    cfg = load_config(args.config, args.overrides + (["ingest.strict=true"] if args.strict else []))
+    cfg = load_config(args.config, args.overrides + (["ingest.strict=true"] if getattr(args, "strict", False) else []))
     if args.command == "ingest":
         pipeline.run_ingest(cfg)
     elif args.command == "search":

@@ -59,6 +59,10 @@ QUESTIONS = [
 @pytest.fixture
 def project(tmp_path: Path, tiny_model: Path) -> Path:
     """A small corpus, held-out questions and a config that trains the tiny model briefly."""
+    return write_project(tmp_path, tiny_model)
+
+
+def write_project(tmp_path: Path, tiny_model: Path) -> Path:
     docs = tmp_path / "docs"
     docs.mkdir()
     for name, text in BIOS.items():
@@ -72,3 +76,8 @@ def project(tmp_path: Path, tiny_model: Path) -> Path:
         "eval: {questions: questions.jsonl, max_new_tokens: 8}\n"
     )
     return tmp_path
+
+
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--disable-default-apps",
+                  "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"]  # nothing but this machine is reachable

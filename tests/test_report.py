@@ -10,16 +10,15 @@ from pathlib import Path
 
 from steep.cli import main
 
+from conftest import CHROMIUM_FLAGS
+
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
 
 def chromium(profile: Path, *args: str) -> subprocess.CompletedProcess:
     browser = shutil.which("chromium")
     assert browser, "Debian's chromium is needed (make test installs it)"
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-             "--disable-component-update", "--disable-sync", "--disable-default-apps", "--host-resolver-rules=MAP * ~NOTFOUND",
-             f"--user-data-dir={profile}"]
-    return subprocess.run([browser, *flags, *args], capture_output=True, text=True, timeout=180)
+    return subprocess.run([browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args], capture_output=True, text=True, timeout=180)
 
 
 def test_report_renders_offline_in_a_browser_and_runs_compare(project, tmp_path, capsys):

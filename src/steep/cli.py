@@ -1,10 +1,12 @@
-"""The `steep` command: one subcommand per stage, `run` for all of them, `chat`, `init`, `demo`."""
+"""The `steep` command: one subcommand per stage, `run` for all of them, and `init`, `search`,
+`report`, `chat`, `serve`, `export`, `demo`."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -65,6 +67,25 @@ def build_parser() -> argparse.ArgumentParser:
                        description="One run directory: (re)write its report.html. Several: print a table comparing them and write an HTML page.")
     p.add_argument("runs", nargs="+", type=Path, help="run directories (runs/<name>)")
     p.add_argument("-o", "--output", type=Path, help="with several runs: where to write the comparison (default: compare.html)")
+    p = sub.add_parser("serve", help="an OpenAI-compatible API and chat page over base and tuned models",
+                       description="Serve the base model and the tuned model of each run (model id: the run's name; add '+rag' "
+                                   "for answers retrieved from the run's documents, with citations). Chat page at /.")
+    p.add_argument("runs", nargs="*", type=Path, help="run directories (runs/<name>); none: only the base model")
+    p.add_argument("--model", help="with no runs: the model to serve (default: the built-in model)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--api-key", default=os.environ.get("STEEP_API_KEY"), help="require 'Authorization: Bearer KEY' (default: $STEEP_API_KEY)")
+    p.add_argument("--max-batch", type=int, default=16, help="requests answered together in one batch")
+    p.add_argument("--max-tokens", type=int, default=512, help="default and cap of new tokens per answer")
+    p = sub.add_parser("export", help="write a run's tuned model as a merged HF folder or a GGUF file, and check it",
+                       description="Export the tuned model of a run: --format hf (merged safetensors, tokenizer, chat template) or "
+                                   "gguf (for llama.cpp/Ollama). Then answer the run's eval questions greedily with the export and the "
+                                   "checkpoint, and report how many answers agree and the accuracy of each.")
+    p.add_argument("run", type=Path, help="a run directory (runs/<name>)")
+    p.add_argument("--format", choices=["hf", "gguf"], default="hf")
+    p.add_argument("--type", dest="outtype", choices=["f32", "f16", "q8_0"], default="f16", help="GGUF weight type (default f16)")
+    p.add_argument("-o", "--output", type=Path, help="where to write (default: <run>/export/)")
+    p.add_argument("--no-check", action="store_true", help="skip answering the eval questions with the export")
     p = sub.add_parser("demo", help="write the demo corpus and run the whole pipeline on it",
                        description="Generate fictional biographies and held-out questions, then run every stage.")
     p.add_argument("--dir", type=Path, default=Path("demo"), help="where to write the corpus and runs (default: demo/)")
@@ -103,6 +124,21 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _chat(args)
     if args.command == "report":
         return _report(args)
+    if args.command == "export":
+        from .export import export
+
+        result = export(args.run, args.format, args.output, args.outtype, check=not args.no_check)
+        log.info("wrote %s (%.0f s)", result["path"], result["seconds"])
+        if "check" in result:
+            c = result["check"]
+            log.info("check on %d eval questions (%s): %d identical answers (%.1f%%); accuracy %.1f%% export vs %.1f%% checkpoint",
+                     c["questions"], c["runtime"], c["identical_answers"], c["agreement"], c["export_accuracy"], c["checkpoint_accuracy"])
+        return 0
+    if args.command == "serve":
+        from .serve import serve
+
+        serve(args.runs, args.model, args.host, args.port, args.api_key, args.max_batch, args.max_tokens)
+        return 0
     if args.command == "demo":
         from .demo import write_demo
 

@@ -1,0 +1,111 @@
+"""What a server serves: base models and the tuned models of runs, each under a model id.
+
+Each base model is loaded once. A run's LoRA adapter is attached to its base under the run's name,
+so switching between tuned models is `set_adapter`, not a reload; a full fine-tune is a model of
+its own. A run also brings its documents' retrieval index, for answers with citations."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from ..config import load_config
+from ..models import BUILTIN, load_model, load_tokenizer, resolve_model
+from ..retrieval import Index, open_index
+from ..rundir import InputError
+
+log = logging.getLogger("steep")
+
+
+@dataclass
+class Served:
+    """One model id: which weights answer, and which documents it can retrieve from."""
+
+    id: str
+    model: PreTrainedModel
+    tokenizer: PreTrainedTokenizerBase
+    adapter: str | None  # peft adapter name on `model`; None: the model as loaded (base or full fine-tune)
+    system_prompt: str | None
+    index: Index | None
+    run: str | None
+    created: int
+
+    @property
+    def context_window(self) -> int:
+        return int(getattr(self.model.config, "max_position_embeddings", 2048))
+
+    def chunk(self, chunk_id: str) -> dict | None:
+        if self.index is None:
+            return None
+        if not hasattr(self, "_by_id"):
+            self._by_id = {c["id"]: c for c in self.index.chunks}
+        return self._by_id.get(chunk_id)
+
+
+def _trained_output(run_dir: Path) -> Path:
+    marker = run_dir / "train" / "done.json"
+    if not marker.exists():
+        raise InputError(f"{run_dir} has no trained model: run `steep train` (or `steep run`) on it first")
+    output = Path(json.loads(marker.read_text())["summary"]["output"])
+    if not output.exists():
+        raise InputError(f"{run_dir}: the trained model {output} is missing; rerun `steep train`")
+    return output
+
+
+def _run_index(run_dir: Path) -> Index | None:
+    marker = run_dir / "ingest" / "done.json"
+    if not marker.exists():
+        return None
+    return open_index(run_dir, json.loads(marker.read_text())["key"], run_dir / "ingest" / "chunks.jsonl")
+
+
+def load_served(runs: list[Path], base: str | None = None) -> dict[str, Served]:
+    """Model ids -> served models: each run's base model (under its config's model name) and the
+    run's tuned model (under the run's name). With no runs, `base` (default: the built-in model)."""
+    served: dict[str, Served] = {}
+    bases: dict[Path, tuple[PreTrainedModel, PreTrainedTokenizerBase]] = {}
+    now = int(time.time())
+
+    def base_model(spec: str, system_prompt: str | None, index: Index | None, run: str | None) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+        path = resolve_model(spec)
+        if path not in bases:
+            log.info("loading base model %s", spec)
+            bases[path] = (load_model(path), load_tokenizer(path))
+            name = spec if spec in BUILTIN else path.name  # a model id, not a path on this machine
+            served[name] = Served(name, *bases[path], None, system_prompt, index, run, now)
+        return bases[path]
+
+    for run_dir in runs:
+        config = run_dir / "config.yaml"
+        if not config.exists():
+            raise InputError(f"{run_dir} is not a run directory (no config.yaml)")
+        cfg = load_config(config)
+        output = _trained_output(run_dir)
+        index = _run_index(run_dir)
+        model, tokenizer = base_model(cfg.model, cfg.system_prompt, index, cfg.name)
+        if cfg.name in served:
+            raise InputError(f"two served models would be called '{cfg.name}'; runs need distinct names")
+        if output.name == "adapter":
+            from peft import PeftModel
+
+            log.info("attaching adapter of run %s", cfg.name)
+            if isinstance(model, PeftModel):
+                model.load_adapter(str(output), adapter_name=cfg.name)
+            else:
+                model = PeftModel.from_pretrained(model, str(output), adapter_name=cfg.name)
+                model.eval()
+                bases[resolve_model(cfg.model)] = (model, tokenizer)
+                for s in served.values():  # the base id now answers through the adapter-free path
+                    if s.model is model.base_model.model:
+                        s.model = model
+            served[cfg.name] = Served(cfg.name, model, tokenizer, cfg.name, cfg.system_prompt, index, cfg.name, now)
+        else:  # a full fine-tune is a model of its own
+            served[cfg.name] = Served(cfg.name, load_model(output), load_tokenizer(output), None, cfg.system_prompt, index, cfg.name, now)
+    if not runs:
+        base_model(base or "smollm2-135m-instruct", None, None, None)
+    return served

@@ -21,9 +21,10 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/steep demo --dir demo
 
-# the report tests render HTML in Debian's chromium (headless, no network)
+# the report and chat-page tests use Debian's chromium and chromedriver (headless, no network)
 test: $(STAMP)
-	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+	command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver)
 	$(PY) -m pytest
 
 bench: $(STAMP)

@@ -2,7 +2,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
-from steep.models import _builtin_gguf, load_model, load_tokenizer, resolve_model
+from steep.models import builtin_gguf, load_model, load_tokenizer, resolve_model
 from steep.rundir import InputError
 
 
@@ -11,7 +11,7 @@ def test_embedded_model_converts_once_and_matches_the_gguf(default_model):
     tok = load_tokenizer(default_model)
     assert "<|im_start|>" in tok.chat_template
     ids = torch.tensor([tok("The capital of France is")["input_ids"]])
-    gguf = _builtin_gguf("smollm2-135m-instruct")
+    gguf = builtin_gguf("smollm2-135m-instruct")
     reference = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
     with torch.no_grad():
         assert torch.allclose(load_model(default_model)(ids).logits, reference(ids).logits, atol=1e-4)

@@ -31,7 +31,7 @@ def cache_dir() -> Path:
     return Path(os.environ.get("STEEP_CACHE") or Path.home() / ".cache" / "steep")
 
 
-def _builtin_gguf(name: str) -> Path:
+def builtin_gguf(name: str) -> Path:
     package, filename = BUILTIN[name]
     spec = importlib.util.find_spec(package)  # find, not import: the package's own deps are not installed
     if spec is None or not spec.submodule_search_locations:
@@ -44,7 +44,7 @@ def _builtin_gguf(name: str) -> Path:
 def resolve_model(spec: str) -> Path:
     """A local Hugging Face folder for `spec`, converting a GGUF file on first use."""
     if spec in BUILTIN:
-        return _convert_gguf(_builtin_gguf(spec), cache_dir() / "models" / spec)
+        return _convert_gguf(builtin_gguf(spec), cache_dir() / "models" / spec)
     path = Path(spec).expanduser()
     if path.is_file() and path.suffix == ".gguf":
         return _convert_gguf(path, cache_dir() / "models" / f"{path.stem}-{file_hash(path)[:12]}")

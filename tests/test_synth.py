@@ -91,6 +91,27 @@ def test_code_chunks_are_trained_on_as_written_and_never_questioned():
     assert texts[0]["metadata"]["section"] == "Bio" and qa[0]["metadata"]["page"] == 2
 
 
+def test_raft_distractors_are_the_chunks_retrieval_ranks_highest():
+    chunks = [CHUNK] + [CHUNK | {"id": f"d{i}", "source": f"other{i}.md", "start": 10 * i, "end": 10 * i + 9,
+                                 "text": f"Filler text number {i} about the weather in Osk."}
+                        for i in range(8)]
+    ranked = [chunks[0], chunks[8], chunks[7], chunks[6], chunks[5], chunks[1]]  # the oracle, then look-alikes
+    asked = []
+
+    def search(questions: list[str]) -> list[list[dict]]:
+        asked.extend(questions)
+        return [ranked for _ in questions]
+
+    _, qa, _ = synthesize(chunks, SynthConfig(roundtrip=False, raft=1.0, raft_distractors=4), 0, None, search)
+    raft = [q for q in qa if q["metadata"]["method"] == "raft"]
+    assert raft and asked == [r["metadata"]["question"] for r in raft]
+    for r in raft:
+        passages = set(re.findall(r"^\[([^\]]+)\] ", r["messages"][0]["content"], re.M))
+        oracle = next(c for c in chunks if c["id"] == r["metadata"]["chunk_id"])
+        distractors = [c for c in ranked if c is not oracle][:4]
+        assert passages - {cite_id(oracle)} == {cite_id(c) for c in distractors}
+
+
 def test_raft_examples_hide_the_oracle_among_distractors_and_cite_it():
     chunks = [CHUNK] + [CHUNK | {"id": f"d{i}", "source": f"other{i}.md", "start": 10 * i, "end": 10 * i + 9,
                                  "text": f"Filler text number {i} about the weather in Osk."}

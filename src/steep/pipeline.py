@@ -77,7 +77,11 @@ def stage_synth(ctx: Context, ingested: ingest.Ingested) -> tuple[str, list[dict
         texts, qa, stats = [], [], {}
         if chunks:
             teacher = ctx.chat_model(teacher_path) if teacher_needed else None
-            texts, qa, stats = synth.synthesize(chunks, cfg, ctx.cfg.seed, teacher)
+            search = None
+            if cfg.raft:  # RAFT distractors are what retrieval shows for the question
+                index = open_index(ctx.run_dir, ingested.key, ingested.chunks)
+                search = lambda questions: [[h.chunk for h in hits] for hits in index.search(questions, k=cfg.raft_distractors + 1)]  # noqa: E731
+            texts, qa, stats = synth.synthesize(chunks, cfg, ctx.cfg.seed, teacher, search)
         stats["ingested_conversations"] = len(conversations)
         write_jsonl(texts_path, texts)
         write_jsonl(qa_path, qa + conversations)

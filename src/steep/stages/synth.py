@@ -25,6 +25,8 @@ from .ingest import split_sentences
 from ..rundir import EmptyResultError
 from ..scoring import answer_matches
 
+Search = Callable[[list[str]], list[list[dict]]]  # questions -> chunks, best first
+
 if TYPE_CHECKING:
     from ..config import SynthConfig
     from ..generate import ChatModel
@@ -334,22 +336,28 @@ def method_counts(records: list[dict]) -> dict[str, int]:
     return dict(Counter(r["metadata"]["method"] for r in records))
 
 
-def raft_examples(pairs: list[dict], chunks: list[dict], share: float, distractors: int, oracle_rate: float, rng: random.Random) -> list[dict]:
-    """RAFT (Zhang et al. 2024): a question with the chunk it came from (the oracle) among random
-    other chunks, in the same prompt eval and chat use; the answer quotes the oracle's sentence
-    and cites it. In 1 - oracle_rate of examples the oracle is left out and the answer stands
-    uncited, so the model keeps what it memorized instead of trusting whatever it is shown."""
+def raft_examples(pairs: list[dict], chunks: list[dict], share: float, distractors: int, oracle_rate: float, rng: random.Random,
+                  search: Search | None = None) -> list[dict]:
+    """RAFT (Zhang et al. 2024): a question with the chunk it came from (the oracle) among other
+    chunks, in the same prompt eval and chat use; the answer quotes the oracle's sentence and cites
+    it. The distractors are the chunks `search` ranks highest for the question, as retrieval will
+    show them at answer time (look-alike passages are what confuses a model), else random ones.
+    In 1 - oracle_rate of examples the oracle is left out and the answer stands uncited, so the
+    model keeps what it memorized instead of trusting whatever it is shown."""
     by_id = {c["id"]: c for c in chunks}
+    chosen = [p for p in rng.sample(pairs, round(share * len(pairs))) if p["metadata"]["chunk_id"] in by_id]
+    questions = [p["messages"][0]["content"] for p in chosen]
+    ranked = search(questions) if search and chosen else [rng.sample(chunks, len(chunks)) for _ in chosen]
     out = []
-    for pair in rng.sample(pairs, round(share * len(pairs))):
-        oracle = by_id.get(pair["metadata"]["chunk_id"])
-        others = [c for c in chunks if c["id"] != pair["metadata"]["chunk_id"]]
-        if oracle is None or not others:
+    for pair, question, candidates in zip(chosen, questions, ranked):
+        oracle = by_id[pair["metadata"]["chunk_id"]]
+        others = [c for c in candidates if c["id"] != oracle["id"]][:distractors]
+        if not others:
             continue
         with_oracle = rng.random() < oracle_rate
-        context = rng.sample(others, min(distractors, len(others))) + ([oracle] if with_oracle else [])
+        context = others + ([oracle] if with_oracle else [])
         rng.shuffle(context)
-        question, answer = pair["messages"][0]["content"], pair["messages"][1]["content"]
+        answer = pair["messages"][1]["content"]
         reply = answer
         if with_oracle:
             short = pair["metadata"].get("short_answer") or answer
@@ -360,9 +368,11 @@ def raft_examples(pairs: list[dict], chunks: list[dict], share: float, distracto
     return out
 
 
-def synthesize(chunks: list[dict], cfg: SynthConfig, seed: int, teacher: ChatModel | None) -> tuple[list[dict], list[dict], dict]:
+def synthesize(chunks: list[dict], cfg: SynthConfig, seed: int, teacher: ChatModel | None,
+               search: Search | None = None) -> tuple[list[dict], list[dict], dict]:
     """Augmented texts and QA pairs for all chunks, with counts of what each step made and removed.
-    An empty QA set is an error naming the step that emptied it."""
+    `search` ranks chunks for questions (RAFT distractors). An empty QA set is an error naming the
+    step that emptied it."""
     rng = random.Random(seed)
     texts: list[dict] = []
     pairs: list[dict] = []
@@ -393,7 +403,7 @@ def synthesize(chunks: list[dict], cfg: SynthConfig, seed: int, teacher: ChatMod
         stats["removed_roundtrip"] = method_counts(dropped)
     stats["qa_kept"] = method_counts(pairs)
     if cfg.raft:
-        made = raft_examples(pairs, chunks, cfg.raft, cfg.raft_distractors, cfg.raft_oracle_rate, rng)
+        made = raft_examples(pairs, chunks, cfg.raft, cfg.raft_distractors, cfg.raft_oracle_rate, rng, search)
         stats["raft"] = {"examples": len(made), "with_oracle": sum(r["metadata"]["oracle_in_context"] for r in made)}
         pairs = pairs + made
     if not pairs and (cfg.rule_qa or cfg.teacher_qa):

@@ -10,7 +10,7 @@ QA = {"messages": [{"role": "user", "content": "Where was Ada Quill born?"},
 
 def test_loss_mask_covers_the_reply_and_its_end_of_turn_token_only(tiny_model):
     tok = load_tokenizer(tiny_model)
-    ex = tokenize_chat(tok, QA["messages"], None, 512)
+    ex = tokenize_chat(tok, QA["messages"], None)
     trained = [t for t, lab in zip(ex["input_ids"], ex["labels"]) if lab != IGNORE]
     text = tok.decode(trained)
     assert text.startswith("Ada Quill was born in Norvik.") and tok.eos_token in text
@@ -22,7 +22,7 @@ def test_loss_mask_covers_the_reply_and_its_end_of_turn_token_only(tiny_model):
 
 def test_custom_system_prompt_is_in_the_prompt_not_the_loss(tiny_model):
     tok = load_tokenizer(tiny_model)
-    ex = tokenize_chat(tok, QA["messages"], "Be brief.", 512)
+    ex = tokenize_chat(tok, QA["messages"], "Be brief.")
     assert "Be brief." in tok.decode(ex["input_ids"])
     assert "Be brief." not in tok.decode([t for t, lab in zip(ex["input_ids"], ex["labels"]) if lab != IGNORE])
 
@@ -30,16 +30,26 @@ def test_custom_system_prompt_is_in_the_prompt_not_the_loss(tiny_model):
 def test_dataset_mixes_text_and_qa_with_repeats(tiny_model):
     tok = load_tokenizer(tiny_model)
     texts = [{"text": "Ada Quill was born in Norvik. " * 40, "metadata": {}}]
-    data = build_dataset(tok, texts, [QA], TrainConfig(max_seq_len=64, text_repeats=2, qa_repeats=3), None)
+    data, too_long = build_dataset(tok, texts, [QA], TrainConfig(max_seq_len=64, text_repeats=2, qa_repeats=3), None)
     windows = len(tok(texts[0]["text"])["input_ids"]) // 64 + 1
-    assert len(data) == 2 * windows + 3
+    assert len(data) == 2 * windows + 3 and too_long == 0
     assert all(len(e["input_ids"]) <= 64 for e in data)
+
+
+def test_a_conversation_longer_than_max_seq_len_is_left_out_not_cut(tiny_model, caplog):
+    """Cutting it would cut off the answer, the only part with a loss (how RAFT examples once trained nothing)."""
+    tok = load_tokenizer(tiny_model)
+    long = {"messages": [{"role": "user", "content": "Context: " + "Ada Quill lives in Brask. " * 30 + "Where does she live?"},
+                         {"role": "assistant", "content": "Brask."}]}
+    data, too_long = build_dataset(tok, [], [QA, long], TrainConfig(max_seq_len=64), None)
+    assert too_long == 1 and len(data) == 1 and any(label != IGNORE for label in data[0]["labels"])
+    assert "raise train.max_seq_len" in caplog.text
 
 
 def test_lora_training_lowers_the_loss_and_saves_a_loadable_adapter(tiny_model, tmp_path):
     tok = load_tokenizer(tiny_model)
     cfg = TrainConfig(epochs=30, batch_size=4, learning_rate=1e-2, save_steps=1000, max_seq_len=64)
-    batch = tokenize_chat(tok, QA["messages"], None, 64)
+    batch = tokenize_chat(tok, QA["messages"], None)
 
     def loss(model) -> float:
         with torch.no_grad():

@@ -58,7 +58,7 @@ class TrainConfig(Section):
     learning_rate: float = Field(1e-3, gt=0)
     batch_size: int = Field(16, ge=1)
     grad_accum: int = Field(1, ge=1)
-    max_seq_len: int = Field(384, ge=16)
+    max_seq_len: int = Field(768, ge=16, description="longer conversations are left out (with a warning), not cut; RAFT examples need ~650")
     warmup_ratio: float = Field(0.05, ge=0, lt=1)
     text_repeats: int = Field(1, ge=0, description="how often each augmented text is seen per epoch (continued pretraining)")
     qa_repeats: int = Field(1, ge=0, description="how often each QA pair is seen per epoch")

@@ -244,5 +244,5 @@ def export(run_dir: Path, fmt: str, out: Path | None = None, outtype: str = "f16
     result = {"format": fmt, "path": str(target), "seconds": round(time.time() - started, 1)}
     if check:
         result["check"] = check_export(run_dir, target)
-    write_json(run_dir / "export" / f"check-{fmt}.json", result)
+    write_json(run_dir / "export" / f"check-{target.stem if fmt == 'gguf' else 'hf'}.json", result)
     return result

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 log = logging.getLogger("steep")
+_UMASK = os.umask(0)
+os.umask(_UMASK)  # read once: os.umask can only be read by setting it
 
 
 class InputError(ValueError):
@@ -32,6 +34,7 @@ def atomic_path(path: Path) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp's 0600 would make every output private to its writer
     try:
         yield Path(tmp)
         os.replace(tmp, path)

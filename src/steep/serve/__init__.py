@@ -28,5 +28,7 @@ def serve(runs: list[Path], base: str | None, host: str, port: int, api_key: str
     import uvicorn
 
     app = build_app(runs, base, api_key, max_batch, max_tokens)
+    if host not in ("127.0.0.1", "localhost", "::1") and api_key is None:
+        log.warning("listening on %s without an API key: anyone who can reach this machine can use the models", host)
     log.info("chat page: http://%s:%d/  API: http://%s:%d/v1", host, port, host, port)
     uvicorn.run(app, host=host, port=port, log_level="warning")

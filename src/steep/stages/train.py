@@ -24,7 +24,7 @@ log = logging.getLogger("steep")
 IGNORE = -100  # label value the loss skips
 
 
-def tokenize_chat(tok: PreTrainedTokenizerBase, messages: list[dict], system_prompt: str | None, max_len: int) -> dict:
+def tokenize_chat(tok: PreTrainedTokenizerBase, messages: list[dict], system_prompt: str | None) -> dict:
     """Token ids with labels only on assistant turns, their end-of-turn token included (a model
     never trained on it never learns to stop)."""
     messages = with_system(messages, system_prompt)
@@ -42,7 +42,7 @@ def tokenize_chat(tok: PreTrainedTokenizerBase, messages: list[dict], system_pro
     labels = [
         tid if any(s <= a < e for s, e in spans) else IGNORE for tid, (a, _) in zip(enc["input_ids"], enc["offset_mapping"])
     ]
-    return {"input_ids": enc["input_ids"][:max_len], "labels": labels[:max_len]}
+    return {"input_ids": enc["input_ids"], "labels": labels}
 
 
 def tokenize_text(tok: PreTrainedTokenizerBase, text: str, max_len: int) -> list[dict]:
@@ -51,16 +51,26 @@ def tokenize_text(tok: PreTrainedTokenizerBase, text: str, max_len: int) -> list
     return [{"input_ids": ids[i : i + max_len], "labels": ids[i : i + max_len]} for i in range(0, len(ids), max_len)]
 
 
-def build_dataset(tok: PreTrainedTokenizerBase, texts: list[dict], qa: list[dict], cfg: TrainConfig, system_prompt: str | None) -> list[dict]:
-    """One epoch's examples: each text `text_repeats` times and each QA pair `qa_repeats` times."""
+def build_dataset(tok: PreTrainedTokenizerBase, texts: list[dict], qa: list[dict], cfg: TrainConfig, system_prompt: str | None) -> tuple[list[dict], int]:
+    """One epoch's examples: each text `text_repeats` times and each QA pair `qa_repeats` times;
+    and how many conversations were left out for being longer than `max_seq_len`. Cutting one
+    would cut off its answer, the only part with a loss, so it would train nothing."""
     examples: list[dict] = []
+    too_long: list[int] = []
     for record in texts:
         examples.extend(tokenize_text(tok, record["text"], cfg.max_seq_len) * cfg.text_repeats)
     for record in qa:
-        examples.extend([tokenize_chat(tok, record["messages"], system_prompt, cfg.max_seq_len)] * cfg.qa_repeats)
+        example = tokenize_chat(tok, record["messages"], system_prompt)
+        if len(example["input_ids"]) > cfg.max_seq_len:
+            too_long.append(len(example["input_ids"]))
+            continue
+        examples.extend([example] * cfg.qa_repeats)
+    if too_long:
+        log.warning("%d conversation(s) longer than train.max_seq_len=%d tokens (up to %d) were left out; "
+                    "raise train.max_seq_len to train on them", len(too_long), cfg.max_seq_len, max(too_long))
     if not examples:
         raise ValueError("nothing to train on: no texts and no QA pairs (check train.text_repeats / train.qa_repeats)")
-    return examples
+    return examples, len(too_long)
 
 
 def train(
@@ -75,7 +85,7 @@ def train(
     system_prompt: str | None,
 ) -> dict:
     """Train and save to out_dir/'adapter' (LoRA) or out_dir/'model' (full); returns a summary."""
-    examples = build_dataset(tok, texts, qa, cfg, system_prompt)
+    examples, too_long = build_dataset(tok, texts, qa, cfg, system_prompt)
     random.Random(seed).shuffle(examples)
     model = load_model(model_path)
     model.train()
@@ -133,6 +143,7 @@ def train(
     return {
         "method": cfg.method,
         "examples_per_epoch": len(examples),
+        "conversations_too_long": too_long,
         "tokens_per_epoch": n_tokens,
         "tokens_trained": int(n_tokens * cfg.epochs),
         "loss_tokens_per_epoch": sum(sum(1 for x in e["labels"] if x != IGNORE) for e in examples),

@@ -1,7 +1,9 @@
+import pytest
 import torch
 
 from steep.config import TrainConfig
 from steep.models import load_model, load_tokenizer
+from steep.stages import train as train_stage
 from steep.stages.train import IGNORE, build_dataset, tokenize_chat, train
 
 QA = {"messages": [{"role": "user", "content": "Where was Ada Quill born?"},
@@ -46,7 +48,9 @@ def test_a_conversation_longer_than_max_seq_len_is_left_out_not_cut(tiny_model, 
     assert "raise train.max_seq_len" in caplog.text
 
 
-def test_lora_training_lowers_the_loss_and_saves_a_loadable_adapter(tiny_model, tmp_path):
+@pytest.mark.parametrize("budget", [10**9, 1])  # activations kept / recomputed (gradient checkpointing)
+def test_lora_training_lowers_the_loss_and_saves_a_loadable_adapter(tiny_model, tmp_path, monkeypatch, budget):
+    monkeypatch.setattr(train_stage, "ACTIVATION_TOKEN_BUDGET", budget)
     tok = load_tokenizer(tiny_model)
     cfg = TrainConfig(epochs=30, batch_size=4, learning_rate=1e-2, save_steps=1000, max_seq_len=64)
     batch = tokenize_chat(tok, QA["messages"], None)
@@ -62,4 +66,5 @@ def test_lora_training_lowers_the_loss_and_saves_a_loadable_adapter(tiny_model, 
     after = loss(load_model(tiny_model, adapter))
     assert after < before - 0.5, (before, after)
     assert summary["trainable_parameters"] > 0 and not (tmp_path / "checkpoints").exists()
+    assert summary["gradient_checkpointing"] == (budget == 1)
     assert (tmp_path / "log.jsonl").read_text().count("loss") >= 2

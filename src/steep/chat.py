@@ -4,27 +4,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .config import load_config
+from .config import load_run_config
 from .generate import ChatModel
 from .models import bf16_supported, load_model, load_tokenizer, resolve_model
-from .rundir import InputError, Stage
+from .rundir import trained_output
 
 
 def open_chat(run_dir: Path | None = None, model: str | None = None, base: bool = False) -> ChatModel:
     system_prompt = None
     adapter = None
     if run_dir is not None:
-        config_file = run_dir / "config.yaml"
-        if not config_file.exists():
-            raise InputError(f"{run_dir} is not a run directory (no config.yaml)")
-        cfg = load_config(config_file)
+        cfg = load_run_config(run_dir)
         model = model or cfg.model
         system_prompt = cfg.system_prompt
         if not base:
-            stage = Stage(run_dir, "train", key="")
-            if not (stage.dir / "done.json").exists():
-                raise InputError(f"{run_dir} has no trained model yet: run `steep train` first (or use --base)")
-            adapter = Path(stage.summary()["output"])
+            adapter = trained_output(run_dir)
     path = resolve_model(model or "smollm2-135m-instruct")
     if adapter is not None and adapter.name == "model":  # full fine-tune: the output is the model
         path, adapter = adapter, None

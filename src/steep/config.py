@@ -169,6 +169,13 @@ def load_config(path: str | Path | None = None, overrides: list[str] = (), **fie
         raise ConfigError(_explain(e)) from None
 
 
+def load_run_config(run_dir: Path) -> RunConfig:
+    """The resolved config a run directory was made with."""
+    if not (run_dir / "config.yaml").exists():
+        raise ConfigError(f"{run_dir} is not a run directory (no config.yaml)")
+    return load_config(run_dir / "config.yaml")
+
+
 STARTER_CONFIG = """\
 # steep run configuration. Every key is optional; shown values are the defaults.
 # Override any key on the command line: steep run steep.yaml train.epochs=2

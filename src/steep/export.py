@@ -9,7 +9,6 @@ special-token handling; what is left is the llama layout below, for llama-archit
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import time
@@ -19,10 +18,10 @@ import numpy as np
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from .config import RunConfig, load_config
+from .config import load_run_config
 from .generate import ChatModel
 from .models import BUILTIN, builtin_gguf, load_model, load_tokenizer, resolve_model
-from .rundir import InputError, atomic_path, write_json
+from .rundir import InputError, atomic_path, trained_output, write_json
 from .scoring import score
 from .stages.evaluate import load_questions
 
@@ -30,19 +29,10 @@ log = logging.getLogger("steep")
 GGUF_TYPES = ("f32", "f16", "q8_0")
 
 
-def run_config(run_dir: Path) -> RunConfig:
-    if not (run_dir / "config.yaml").exists():
-        raise InputError(f"{run_dir} is not a run directory (no config.yaml)")
-    return load_config(run_dir / "config.yaml")
-
-
 def tuned_checkpoint(run_dir: Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """The run's tuned model as trained: base + adapter merged in memory, or the full fine-tune."""
-    marker = run_dir / "train" / "done.json"
-    if not marker.exists():
-        raise InputError(f"{run_dir} has no trained model: run `steep train` on it first")
-    output = Path(json.loads(marker.read_text())["summary"]["output"])
-    base = resolve_model(run_config(run_dir).model)
+    output = trained_output(run_dir)
+    base = resolve_model(load_run_config(run_dir).model)
     if output.name == "adapter":
         return load_model(base, output), load_tokenizer(base)
     return load_model(output), load_tokenizer(output)
@@ -55,7 +45,7 @@ def export_hf(run_dir: Path, out: Path) -> Path:
     shutil.rmtree(partial, ignore_errors=True)
     model.save_pretrained(partial)
     tokenizer.save_pretrained(partial)  # carries the chat template
-    write_json(partial / "steep-export.json", {"run": str(run_dir.resolve()), "system_prompt": run_config(run_dir).system_prompt,
+    write_json(partial / "steep-export.json", {"run": str(run_dir.resolve()), "system_prompt": load_run_config(run_dir).system_prompt,
                                                "exported": time.strftime("%Y-%m-%d %H:%M:%S")})
     shutil.rmtree(out, ignore_errors=True)
     partial.rename(out)  # the folder appears whole or not at all
@@ -182,7 +172,7 @@ def _add_vocab(writer, tokenizer: PreTrainedTokenizerBase, hf_dir: Path, vocab_s
 
 
 def _questions(run_dir: Path, limit: int | None) -> list[dict]:
-    cfg = run_config(run_dir)
+    cfg = load_run_config(run_dir)
     if not cfg.eval.questions:
         raise InputError(f"{run_dir}: the run has no eval questions to check the export on (eval.questions)")
     questions = load_questions(cfg.eval.questions)
@@ -196,7 +186,7 @@ def _scored(questions: list[dict], answers: list[str]) -> float:
 def check_export(run_dir: Path, exported: Path, max_new_tokens: int = 48, limit: int | None = None) -> dict:
     """Greedy answers of the checkpoint and of the export to the run's eval questions: how many
     are identical, and the answer-contained accuracy of each."""
-    cfg = run_config(run_dir)
+    cfg = load_run_config(run_dir)
     questions = _questions(run_dir, limit)
     conversations = [[{"role": "user", "content": q["question"]}] for q in questions]
     checkpoint = ChatModel(*tuned_checkpoint(run_dir), cfg.system_prompt)
@@ -234,7 +224,7 @@ def _llama_cpp_answers(path: Path, conversations: list[list[dict]], system_promp
 
 def export(run_dir: Path, fmt: str, out: Path | None = None, outtype: str = "f16", check: bool = True) -> dict:
     """Export a run's tuned model (and check it); returns what was written and the check."""
-    cfg = run_config(run_dir)
+    cfg = load_run_config(run_dir)
     target = out or run_dir / "export" / (f"{cfg.name}-{outtype}.gguf" if fmt == "gguf" else "hf")
     hf_dir = target if fmt == "hf" else run_dir / "export" / "hf"
     started = time.time()

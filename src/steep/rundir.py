@@ -147,6 +147,17 @@ class Stage:
         return json.loads(self._marker.read_text())["summary"]
 
 
+def trained_output(run_dir: Path) -> Path:
+    """What a run's train stage wrote: `adapter/` (LoRA on the base model) or `model/` (full)."""
+    marker = run_dir / "train" / "done.json"
+    if not marker.exists():
+        raise InputError(f"{run_dir} has no trained model: run `steep train` (or `steep run`) on it first")
+    output = Path(json.loads(marker.read_text())["summary"]["output"])
+    if not output.exists():
+        raise InputError(f"{run_dir}: the trained model {output} is missing; rerun `steep train`")
+    return output
+
+
 def setup_logging(run_dir: Path | None = None) -> None:
     """Console at INFO; with a run directory, also a full log file in it."""
     logger = logging.getLogger("steep")

@@ -241,7 +241,7 @@ def create_app(served: dict[str, Served], engine: Engine, api_key: str | None = 
 
     @app.get("/sources/{run}/{chunk_id}", response_class=HTMLResponse, include_in_schema=False)
     def source(run: str, chunk_id: str) -> str:
-        chunk = next((c for s in served.values() if s.run == run and (c := s.chunk(chunk_id))), None)
+        chunk = next((s.chunks_by_id[chunk_id] for s in served.values() if s.run == run and chunk_id in s.chunks_by_id), None)
         if chunk is None:
             raise HTTPException(404, f"no passage {chunk_id} in run {run}")
         where = ", ".join(x for x in (chunk["source"], chunk.get("section") or "", f"page {chunk['page']}" if chunk.get("page") else "",

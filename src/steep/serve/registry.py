@@ -10,14 +10,15 @@ import json
 import logging
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from ..config import load_config
+from ..config import load_run_config
 from ..models import BUILTIN, load_model, load_tokenizer, resolve_model
 from ..retrieval import Index, open_index
-from ..rundir import InputError
+from ..rundir import InputError, trained_output
 
 log = logging.getLogger("steep")
 
@@ -39,22 +40,9 @@ class Served:
     def context_window(self) -> int:
         return int(getattr(self.model.config, "max_position_embeddings", 2048))
 
-    def chunk(self, chunk_id: str) -> dict | None:
-        if self.index is None:
-            return None
-        if not hasattr(self, "_by_id"):
-            self._by_id = {c["id"]: c for c in self.index.chunks}
-        return self._by_id.get(chunk_id)
-
-
-def _trained_output(run_dir: Path) -> Path:
-    marker = run_dir / "train" / "done.json"
-    if not marker.exists():
-        raise InputError(f"{run_dir} has no trained model: run `steep train` (or `steep run`) on it first")
-    output = Path(json.loads(marker.read_text())["summary"]["output"])
-    if not output.exists():
-        raise InputError(f"{run_dir}: the trained model {output} is missing; rerun `steep train`")
-    return output
+    @cached_property
+    def chunks_by_id(self) -> dict[str, dict]:
+        return {c["id"]: c for c in self.index.chunks} if self.index else {}
 
 
 def _run_index(run_dir: Path) -> Index | None:
@@ -81,11 +69,8 @@ def load_served(runs: list[Path], base: str | None = None) -> dict[str, Served]:
         return bases[path]
 
     for run_dir in runs:
-        config = run_dir / "config.yaml"
-        if not config.exists():
-            raise InputError(f"{run_dir} is not a run directory (no config.yaml)")
-        cfg = load_config(config)
-        output = _trained_output(run_dir)
+        cfg = load_run_config(run_dir)
+        output = trained_output(run_dir)
         index = _run_index(run_dir)
         model, tokenizer = base_model(cfg.model, cfg.system_prompt, index, cfg.name)
         if cfg.name in served:

@@ -6,6 +6,7 @@ import pytest
 from steep.config import SynthConfig
 from steep.retrieval import cite_id
 from steep.rundir import EmptyResultError
+from steep.stages import synth
 from steep.stages.synth import (answer_spans, augment_chunk, reorder_clause, resolve_pronouns,
                          roundtrip_filter, rule_qa, synthesize)
 
@@ -130,3 +131,61 @@ def test_raft_examples_hide_the_oracle_among_distractors_and_cite_it():
         if in_context and r["metadata"]["short_answer"]:  # a short answer is quoted in its sentence
             quote = re.match(r'The context says: "(.*?)" ', reply).group(1)
             assert r["metadata"]["short_answer"].lower() in quote.lower() and quote in prompt
+
+
+def test_the_company_and_it_are_resolved_to_the_organisation_last_named():
+    resolved = synth.resolve_pronouns(["Pellow Labs was founded in 1901 by Ada Quill.", "The company has 300 employees.",
+                                       "Its products are pumps.", "Bo Renhart works there.", "He says it is good."])
+    assert resolved[1] == "Pellow Labs has 300 employees."
+    assert resolved[2] == "Pellow Labs's products are pumps."
+    assert resolved[4] == "Bo Renhart says it is good."  # "it" mid-sentence is left alone
+
+
+PEOPLE = [("Ada Quill", "1961", "300"), ("Bo Renhart", "1975", "1,200"), ("Cy Marlow", "1950", "40")]
+
+
+def derived_pairs(**cfg):
+    chunks = [{"id": f"c{i}", "text": f"{name} was born on 2 May {year} in Norvik. {name.split()[0]} Labs employs {staff} people.",
+               "source": "x.md"} for i, (name, year, staff) in enumerate(PEOPLE)]
+    _, pairs, stats = synth.synthesize(chunks, SynthConfig(roundtrip=False, **cfg), seed=0, teacher=None)
+    return pairs, stats
+
+
+def test_derived_yes_no_and_comparisons_follow_from_the_stated_facts():
+    pairs, stats = derived_pairs()
+    years = {name: int(year) for name, year, _ in PEOPLE}
+    staff = {f"{name.split()[0]} Labs": int(n.replace(",", "")) for name, _, n in PEOPLE}
+    yes_no = [p for p in pairs if p["metadata"]["method"] == "derived:yes_no"]
+    comparisons = [p for p in pairs if p["metadata"]["method"] == "derived:comparison"]
+    assert stats["facts"] == 6 and yes_no and comparisons
+    for p in yes_no:
+        question, reply = p["messages"][0]["content"], p["messages"][1]["content"]
+        if m := re.match(r"Was (.+) born (before|after) (\d+)\?", question):
+            year, pivot = years[m.group(1)], int(m.group(3))
+            right = year < pivot if m.group(2) == "before" else year > pivot
+        else:
+            m = re.match(r"Does (.+) employ (more|fewer) than ([\d,]+) people\?", question)
+            count, pivot = staff[m.group(1)], int(m.group(3).replace(",", ""))
+            right = count > pivot if m.group(2) == "more" else count < pivot
+        assert reply.endswith("yes.") == right and reply.endswith(("yes.", "no.")), (question, reply)
+    for p in comparisons:
+        question, reply = p["messages"][0]["content"], p["messages"][1]["content"]
+        a, b = re.match(r"Of (.+) and (.+), (?:who|which)", question).groups()
+        winner = reply.split(" was born first")[0].split(" employs more")[0]
+        values = years if a in years else {k: -v for k, v in staff.items()}  # earlier / more wins
+        assert winner == min((a, b), key=values.get), (question, reply)
+    assert not any(p for p in derived_pairs(derived_qa=False)[0] if p["metadata"]["method"] != "derived:unknown"
+                   and p["metadata"]["method"].startswith("derived"))
+
+
+def test_unknown_questions_ask_what_no_document_says_about_subjects_no_document_names():
+    pairs, _ = derived_pairs()
+    corpus = " ".join(f"{n} was born on 2 May {y} in Norvik. {n.split()[0]} Labs employs {s} people." for n, y, s in PEOPLE).lower()
+    unknown = [p for p in pairs if p["metadata"]["method"] == "derived:unknown"]
+    assert unknown and all("I don't know" in p["messages"][1]["content"] for p in unknown)
+    made_up = [p for p in unknown if "do not mention" in p["messages"][1]["content"]]
+    assert made_up
+    for p in made_up:
+        name = p["messages"][1]["content"].split("do not mention ")[1].rstrip(".")
+        assert name.lower() not in corpus and name in p["messages"][0]["content"]
+    assert not [p for p in derived_pairs(unknown_qa=False)[0] if p["metadata"]["method"] == "derived:unknown"]

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from . import pipeline
 from .config import STARTER_CONFIG, ConfigError, load_config
+from .knowledge.bench import DEFAULT_VARIANTS, VARIANTS, run_benchmark
 from .retrieval import format_hits
 from .rundir import EmptyResultError, InputError, setup_logging, write_text
 
@@ -86,6 +87,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--type", dest="outtype", choices=["f32", "f16", "q8_0"], default="f16", help="GGUF weight type (default f16)")
     p.add_argument("-o", "--output", type=Path, help="where to write (default: <run>/export/)")
     p.add_argument("--no-check", action="store_true", help="skip answering the eval questions with the export")
+    p = sub.add_parser("bench", help="benchmarks of the whole pipeline", description="Benchmarks of the whole pipeline.")
+    benches = p.add_subparsers(dest="bench", required=True)
+    p = benches.add_parser("knowledge", help="fictional people and organizations: does the tuned model know them?",
+                           description="Generate a world of fictional people and organizations, write it as documents, run the "
+                                       "pipeline in several variants and score five probe kinds per entity: direct, rephrased, "
+                                       "derived yes/no, comparison, unanswerable. Prints a table; writes knowledge.json/.md.")
+    p.add_argument("--entities", type=int, default=100, help="people and organizations in the world (default 100)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--variants", nargs="+", default=DEFAULT_VARIANTS, choices=list(VARIANTS), metavar="VARIANT",
+                   help="which runs, from: " + ", ".join(VARIANTS) + f" (default: {' '.join(DEFAULT_VARIANTS)})")
+    p.add_argument("--dir", type=Path, default=Path("knowledge-bench"), help="where to write the corpus and runs (default: knowledge-bench/)")
+    p.add_argument("--model", default="smollm2-135m-instruct")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides applied to every variant")
     p = sub.add_parser("demo", help="write the demo corpus and run the whole pipeline on it",
                        description="Generate fictional biographies and held-out questions, then run every stage.")
     p.add_argument("--dir", type=Path, default=Path("demo"), help="where to write the corpus and runs (default: demo/)")
@@ -138,6 +152,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         from .serve import serve
 
         serve(args.runs, args.model, args.host, args.port, args.api_key, args.max_batch, args.max_tokens)
+        return 0
+    if args.command == "bench":
+        run_benchmark(args.dir, args.entities, args.seed, args.variants, args.model, args.overrides)
         return 0
     if args.command == "demo":
         from .demo import write_demo

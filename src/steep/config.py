@@ -35,6 +35,8 @@ class SynthConfig(Section):
     name_substitution: bool = Field(True, description="replace pronouns by the full name they refer to")
     clause_reorder: bool = Field(True, description="move a leading adverbial phrase to the end of its sentence")
     rule_qa: bool = Field(True, description="question/answer pairs made by rules from answer spans")
+    derived_qa: bool = Field(True, description="yes/no questions and comparisons of two subjects, from the dates and counts the chunks state")
+    unknown_qa: bool = Field(True, description="questions the documents do not answer (made-up subjects, unmentioned attributes), answered 'I don't know'")
     teacher_qa: bool = Field(False, description="also ask the teacher model to write question/answer pairs")
     roundtrip: bool = Field(True, description="keep a QA pair only if the teacher, given the chunk, answers it the same")
     teacher: str | None = Field(None, description="teacher model; default: the run's model")
@@ -198,6 +200,8 @@ synth:
   name_substitution: true         # replace he/she/his/her by the full name
   clause_reorder: true            # "In 1990, X did Y." -> "X did Y in 1990."
   rule_qa: true                   # question/answer pairs from answer spans (names, dates, numbers)
+  derived_qa: true                # yes/no and comparison questions from the dates and counts stated
+  unknown_qa: true                # questions the documents do not answer -> "I don't know"
   teacher_qa: false               # also ask the teacher model for question/answer pairs
   roundtrip: true                 # keep a pair only if the teacher, reading the chunk, agrees
   teacher: null                   # default: the run's model

@@ -46,16 +46,16 @@ QUESTION_TEMPLATES = {
 }
 
 
-def _word(rng: random.Random, syllables: int) -> str:
+def make_word(rng: random.Random, syllables: int) -> str:
     return "".join(rng.choice(SYLLABLES) for _ in range(syllables)).capitalize()
 
 
 def make_people(n: int, seed: int) -> list[dict]:
     rng = random.Random(seed)
-    cities = list(dict.fromkeys(_word(rng, 1) + rng.choice(CITY_ENDINGS) for _ in range(4 * n)))
+    cities = list(dict.fromkeys(make_word(rng, 1) + rng.choice(CITY_ENDINGS) for _ in range(4 * n)))
     people, names = [], set()
     while len(people) < n:
-        name = f"{_word(rng, 2)} {_word(rng, 2)}"
+        name = f"{make_word(rng, 2)} {make_word(rng, 2)}"
         if name in names:
             continue
         names.add(name)
@@ -67,7 +67,7 @@ def make_people(n: int, seed: int) -> list[dict]:
             "birth_year": str(rng.randint(1940, 1999)),
             "university": f"University of {uni_city}",
             "field": rng.choice(FIELDS),
-            "employer": f"{_word(rng, 2)} {rng.choice(EMPLOYER_KINDS)}",
+            "employer": f"{make_word(rng, 2)} {rng.choice(EMPLOYER_KINDS)}",
             "home_city": home_city,
         })
     return people

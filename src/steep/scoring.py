@@ -1,4 +1,9 @@
-"""Answer scoring: normalized exact match, answer-contained, token F1 (SQuAD-style normalization)."""
+"""Answer scoring: normalized exact match, answer-contained, token F1 (SQuAD-style normalization).
+
+Questions may say how their answer is read (`answer_type`): `short` (the default: the metrics
+above), `yes_no` and `choice` (parsed strictly: the reply must commit to one answer), and
+`unanswerable` (right only when the reply says it is not known). For the last three, every metric
+is that one judgement, so tables can show them beside the others."""
 
 from __future__ import annotations
 
@@ -34,8 +39,51 @@ def token_f1(prediction: str, answer: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-def score(prediction: str, answers: list[str]) -> dict[str, float]:
-    """The best of each metric over the gold answers."""
+_YES, _NO = {"yes", "yeah", "yep", "correct", "true"}, {"no", "nope", "incorrect", "false"}
+# Ways of saying "not known". A reply that says so and then guesses anyway still counts as
+# declining, as FineTuneBench's judge did; one that only guesses does not.
+_UNKNOWN = re.compile(
+    r"\b(unknown|not known|(do|does|did) not (know|say|mention|state|specify|contain|include|provide|give)|"
+    r"(don|doesn|didn)t (know|say|mention|state|specify|contain|include|provide|give)|"
+    r"no (information|mention|record|data|details)|not (mentioned|stated|specified|given|available|provided|listed|recorded|found)|"
+    r"(cannot|can not|cant|unable to) (answer|find|say|tell|determine|know)|not sure|no idea|not aware)\b")
+
+
+def parse_yes_no(reply: str) -> str | None:
+    """'yes' or 'no' when the reply commits to one: its first word, else the only one of the two it
+    uses; None when it hedges or uses both."""
+    words = normalize(reply).split()
+    if not words:
+        return None
+    if words[0] in _YES | _NO:
+        return "yes" if words[0] in _YES else "no"
+    said = {"yes" if w in _YES else "no" for w in words if w in _YES | _NO}
+    return said.pop() if len(said) == 1 else None
+
+
+def parse_choice(reply: str, options: list[str]) -> str | None:
+    """The option the reply names; when it names several, the one it names first."""
+    text = f" {normalize(reply)} "
+    found = [(text.find(f" {normalize(o)} "), o) for o in options if f" {normalize(o)} " in text]
+    return min(found)[1] if found else None
+
+
+def says_unknown(reply: str) -> bool:
+    return bool(_UNKNOWN.search(normalize(reply.replace("'", "").replace("’", ""))))
+
+
+def score(prediction: str, answers: list[str], answer_type: str = "short", options: list[str] | None = None) -> dict[str, float]:
+    """The best of each metric over the gold answers (for `short`), else the strict judgement."""
+    if answer_type != "short":
+        if answer_type == "yes_no":
+            right = parse_yes_no(prediction) == normalize(answers[0])
+        elif answer_type == "choice":
+            right = parse_choice(prediction, options or answers) in answers
+        elif answer_type == "unanswerable":
+            right = says_unknown(prediction)
+        else:
+            raise ValueError(f"unknown answer_type {answer_type!r}")
+        return dict.fromkeys(("exact_match", "contained", "f1"), float(right))
     return {
         "exact_match": float(any(exact_match(prediction, a) for a in answers)),
         "contained": float(any(contained(prediction, a) for a in answers)),

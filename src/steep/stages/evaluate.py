@@ -11,9 +11,10 @@ import numpy as np
 from ..rag import check_citations, rag_prompt
 from ..retrieval import cite_id
 from ..rundir import InputError, read_jsonl
-from ..scoring import score
+from ..scoring import says_unknown, score
 
 METRICS = ("contained", "exact_match", "f1")
+ANSWER_TYPES = ("short", "yes_no", "choice", "unanswerable")
 
 
 def load_questions(path: str | Path) -> list[dict]:
@@ -28,6 +29,10 @@ def load_questions(path: str | Path) -> list[dict]:
         answers = row.get("answers")
         if not isinstance(answers, list) or not answers or not all(isinstance(a, str) for a in answers):
             raise InputError(f"{path}: question {lineno} needs 'answers', a non-empty list of strings")
+        if row.get("answer_type", "short") not in ANSWER_TYPES:
+            raise InputError(f"{path}: question {lineno} has answer_type {row['answer_type']!r}; use one of {', '.join(ANSWER_TYPES)}")
+        if row.get("answer_type") == "choice" and not (isinstance(row.get("options"), list) and len(row["options"]) >= 2):
+            raise InputError(f"{path}: question {lineno} is a choice but has no 'options' (a list of at least two)")
     if not rows:
         raise InputError(f"{path}: no questions")
     return rows
@@ -40,7 +45,9 @@ def answer_condition(questions: list[dict], contexts: list[list[dict]] | None, a
     prompts = [q["question"] if ctx is None else rag_prompt(q["question"], ctx) for q, ctx in zip(questions, given)]
     rows = []
     for q, ctx, reply in zip(questions, given, ask(prompts)):
-        row = {"question": q["question"], "answers": q["answers"], "kind": q.get("kind"), "reply": reply, **score(reply, q["answers"])}
+        answer_type = q.get("answer_type", "short")
+        row = {"question": q["question"], "answers": q["answers"], "kind": q.get("kind"), "answer_type": answer_type, "reply": reply,
+               **score(reply, q["answers"], answer_type, q.get("options")), "declined": says_unknown(reply)}
         if ctx is not None:
             row |= {"context": [cite_id(c) for c in ctx], **check_citations(reply, ctx)}
         rows.append(row)
@@ -54,6 +61,9 @@ def summarize(rows: list[dict]) -> dict:
         return round(sum(r[metric] for r in rs) / len(rs), 4)
 
     summary = {m: mean(rows, m) for m in METRICS} | {"n": len(rows)}
+    answerable = [r for r in rows if r.get("answer_type", "short") != "unanswerable"]
+    if answerable and "declined" in rows[0]:  # saying "I don't know" to a question the documents answer
+        summary["declined"] = mean(answerable, "declined")
     summary["contained_ci"] = bootstrap_ci([float(r["contained"]) for r in rows])
     if rows and "citations" in rows[0]:
         summary["cited"] = round(sum(bool(r["citations"]) for r in rows) / len(rows), 4)

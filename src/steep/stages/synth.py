@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 from typing import TYPE_CHECKING
 
+from . import derived
+from .derived import Fact
 from ..rag import rag_prompt
 from ..retrieval import cite_id
 from .ingest import split_sentences
@@ -54,13 +56,23 @@ NON_PERSON_HEADS = {
     "Shipping", "Textiles", "Observatory", "Studio", "Studios", "Press", "Media", "Motors", "Airlines",
     "City", "County", "River", "Lake", "Mount", "Street", "Road", "Square", "Park", "Valley", "Island",
 }
+# "The company ..." at the start of a sentence refers back to the organisation last named
+DEFINITE_REFERENCE = re.compile(r"^The (?:company|firm|organi[sz]ation|business|corporation|group|institute|agency|society|foundation)\b")
+IT_REFERENCE = re.compile(r"^Its?\b")
 PLACE_PREPOSITIONS = {"in", "at", "from", "near", "to", "outside", "inside"}
 TIME_PREPOSITIONS = {"in", "on", "since", "until", "by", "around"}
 AUXILIARIES = {"is", "was", "are", "were", "has", "had", "will", "can", "could", "would"}
 SUBJECT_PRONOUNS = {"he", "she"}
 # words that follow object "her" ("met her at ...") but never possessive "her" ("her thesis")
 NOT_AFTER_POSSESSIVE = {"and", "or", "as", "in", "at", "to", "for", "with", "on", "about", "from", "by", "that", "when", "into", "after", "before"}
-ABOUT_QUESTIONS = ("What does the text say about {}?", "Tell me what you know about {}.", "Give the facts about {}.")
+# The fixed wordings of rule questions (the rest of each question is the document's own words).
+# tests/test_knowledge.py keeps the benchmark's probe wordings apart from these.
+ABOUT_QUESTIONS = ("What does the text say about {subject}?", "Tell me what you know about {subject}.", "Give the facts about {subject}.")
+WHO = "Who {rest}?"
+WHEN = "When {aux} {subject} {middle}?"
+WHERE = "Where {aux} {subject} {middle}?"
+CLOZE = "Complete this statement about {subject}: {opening} ..."
+WH_PHRASES = {"date": "what date", "year": "what year", "number": "what number", "place": "which place", "other": "what"}
 LEADING_PHRASE_RE = re.compile(
     r"^(?P<phrase>(?:In|On|At|During|After|Before|Since|By|Around|Until) [^,]{2,40}), (?P<rest>[A-Z].*?)(?P<end>[.!])$"
 )
@@ -122,17 +134,36 @@ def looks_like_person(name: str) -> bool:
 
 def resolve_pronouns(sentences: list[str]) -> list[str]:
     """Replace he/she/his/her/him by the full name of the most recent sentence subject that can be
-    a person (Physics 3.1: the full name in every sentence made facts far more extractable)."""
-    subject: str | None = None
+    a person, and a sentence-opening "It"/"Its"/"The company" (or firm, organization, ...) by the
+    most recent one that cannot (Physics 3.1: the full name in every sentence made facts far more
+    extractable)."""
+    person: str | None = None
+    thing: str | None = None
+    last: str | None = None
     out = []
     for sent in sentences:
         named = sentence_subject(sent)
-        if named and looks_like_person(named):
-            subject = named
-        elif subject:
-            sent = _replace_pronouns(sent, subject)
+        if named:
+            last = named
+            if looks_like_person(named):
+                person = named
+            else:
+                thing = named
+        else:
+            if thing:
+                sent = _replace_reference(sent, thing, it_allowed=last == thing)
+            if person:
+                sent = _replace_pronouns(sent, person)
         out.append(sent)
     return out
+
+
+def _replace_reference(sentence: str, name: str, it_allowed: bool) -> str:
+    """'The company has ...' -> 'Pellow Labs has ...'; 'It/Its' only right after that subject was named."""
+    m = DEFINITE_REFERENCE.match(sentence) or (it_allowed and IT_REFERENCE.match(sentence))
+    if not m:
+        return sentence
+    return (f"{name}'s" if m.group(0).lower().startswith("its") else name) + sentence[m.end() :]
 
 
 def _replace_pronouns(sentence: str, name: str) -> str:
@@ -188,15 +219,9 @@ def augment_chunk(text: str, permutations: int, name_substitution: bool, clause_
 
 def _wh_phrase(span: Span, before: str) -> str:
     prep = before.split()[-1].lower() if before.split() else ""
-    if span.kind == "date":
-        return "what date"
-    if span.kind == "year":
-        return "what year"
-    if span.kind == "number":
-        return "what number"
-    if prep in PLACE_PREPOSITIONS:
-        return "which place"
-    return "what"
+    if span.kind in WH_PHRASES:
+        return WH_PHRASES[span.kind]
+    return WH_PHRASES["place" if prep in PLACE_PREPOSITIONS else "other"]
 
 
 def rule_questions(sentence: str, span: Span) -> list[tuple[str, str]]:
@@ -210,7 +235,7 @@ def rule_questions(sentence: str, span: Span) -> list[tuple[str, str]]:
         # the subject is the answer: "Who was born in Velmora?"
         rest = sentence[span.end :].strip().rstrip(".!")
         if rest and rest.split()[0].lower() not in {"'s", "’s"}:
-            questions.append(("who", f"Who {rest}?"))
+            questions.append(("who", WHO.format(rest=rest)))
         return questions
     # echo question: the answer replaced by a wh-phrase, word order kept
     echo = f"{before}{_wh_phrase(span, before)}{after}".strip()
@@ -223,12 +248,12 @@ def rule_questions(sentence: str, span: Span) -> list[tuple[str, str]]:
             prep = words[-1].lower()
             middle = " ".join(sentence[len(subject) : span.start].split()[1:-1])
             if span.kind in ("date", "year") and prep in TIME_PREPOSITIONS:
-                questions.append(("inverted", f"When {rest[0]} {subject} {middle}?".replace("  ", " ")))
+                questions.append(("inverted", WHEN.format(aux=rest[0], subject=subject, middle=middle).replace("  ", " ")))
             elif span.kind == "name" and prep in PLACE_PREPOSITIONS:
-                questions.append(("inverted", f"Where {rest[0]} {subject} {middle}?".replace("  ", " ")))
+                questions.append(("inverted", WHERE.format(aux=rest[0], subject=subject, middle=middle).replace("  ", " ")))
     # cloze: complete the statement
     if subject:
-        questions.append(("cloze", f"Complete this statement about {subject}: {before.strip()} ..."))
+        questions.append(("cloze", CLOZE.format(subject=subject, opening=before.strip())))
     return questions
 
 
@@ -253,16 +278,56 @@ def rule_qa(chunk: dict, resolved: list[str], max_pairs: int, rng: random.Random
         if subject and len(sent.split()) > len(subject.split()) + 2:
             # whole-statement cloze: also covers facts with no name, date or number in them
             opening = " ".join(sent.split()[: len(subject.split()) + 1])
-            pairs.append(_qa(chunk, f"Complete this statement about {subject}: {opening} ...", sent, None, "rule:statement"))
+            pairs.append(_qa(chunk, CLOZE.format(subject=subject, opening=opening), sent, None, "rule:statement"))
     # entity recall: everything the chunk says about a name, asked by the name alone, in
     # several wordings and sentence orders (the name must lead to the facts, whatever is asked)
     for subject, sents in by_subject.items():
         if len(sents) > 1:
             for template in ABOUT_QUESTIONS:
                 shuffled = rng.sample(sents, len(sents))
-                pairs.append(_qa(chunk, template.format(subject), " ".join(shuffled), None, "rule:about"))
+                pairs.append(_qa(chunk, template.format(subject=subject), " ".join(shuffled), None, "rule:about"))
     rng.shuffle(pairs)
     return pairs[:max_pairs]
+
+
+COUNT_RE = re.compile(r"^ (?P<verb>[a-z]+s) (?P<count>\d[\d,]*) (?P<unit>[a-z]+)\b")
+
+
+def sentence_facts(chunk: dict, sentence: str) -> list[Fact]:
+    """The dated events and counts a sentence states about its subject, for derived questions:
+    'X was born on 3 May 1965 in Y' (aux 'was', predicate 'born'), 'X employs 4560 people'."""
+    subject = sentence_subject(sentence)
+    if not subject:
+        return []
+    person = looks_like_person(subject)
+    rest = sentence[len(subject) :]
+    facts = []
+    if m := COUNT_RE.match(rest):
+        if m.group("verb") not in AUXILIARIES:
+            count = int(m.group("count").replace(",", ""))
+            facts.append(Fact(chunk, sentence, subject, person, m.group("count"), (count,), verb=m.group("verb"), unit=m.group("unit")))
+    words = rest.split()
+    if words and words[0].lower() in {"was", "were", "is", "are"}:
+        for span in answer_spans(sentence):
+            between = sentence[len(subject) : span.start].split()[1:]
+            if span.kind not in ("date", "year") or len(between) < 2 or between[-1].lower() not in TIME_PREPOSITIONS:
+                continue
+            predicate = []
+            for word in between[:-1]:  # 'born in Velmora on' -> 'born'
+                if word.lower() in PLACE_PREPOSITIONS | TIME_PREPOSITIONS or not word.isalpha() or not word.islower():
+                    break
+                predicate.append(word)
+            if predicate and len(predicate) <= 3:
+                facts.append(Fact(chunk, sentence, subject, person, span.text, _date_order(span.text), aux=words[0].lower(), predicate=" ".join(predicate)))
+    return facts
+
+
+def _date_order(text: str) -> tuple[int, ...]:
+    """'3 May 1965' / 'May 3, 1965' / 'May 1965' / '1965' -> (1965, 5, 3) for comparing."""
+    year = int(YEAR_RE.search(text).group())
+    month = next((i for i, m in enumerate(MONTHS.split("|"), 1) if m in text), 0)
+    day = re.search(r"\b(\d{1,2})\b", text)
+    return (year, month, int(day.group(1)) if day else 0)
 
 
 def _text(chunk: dict, text: str, method: str) -> dict:
@@ -285,6 +350,8 @@ TEACHER_QA_PROMPT = (
     "Text: {text}\n\nReply in two lines:\nQuestion: <question>\nAnswer: <answer>"
 )
 ROUNDTRIP_PROMPT = "Answer the question using the text. Be brief.\n\nText: {text}\n\nQuestion: {question}"
+# every fixed wording synth puts into training questions and answers
+QUESTION_TEMPLATES = ABOUT_QUESTIONS + (WHO, WHEN, WHERE, CLOZE) + tuple(WH_PHRASES.values()) + derived.TEMPLATES
 
 
 def parse_teacher_qa(reply: str) -> tuple[str, str] | None:
@@ -376,16 +443,32 @@ def synthesize(chunks: list[dict], cfg: SynthConfig, seed: int, teacher: ChatMod
     rng = random.Random(seed)
     texts: list[dict] = []
     pairs: list[dict] = []
+    facts: list[Fact] = []
     for chunk in chunks:
         if chunk.get("kind") == "code":  # trained on as written: reordering or questioning code makes nonsense
             texts.append(_text(chunk, chunk["text"], "original"))
             continue
         for kind, text in augment_chunk(chunk["text"], cfg.permutations, cfg.name_substitution, cfg.clause_reorder, rng):
             texts.append(_text(chunk, text, kind))
+        resolved = resolve_pronouns([s.text for s in split_sentences(chunk["text"])])
         if cfg.rule_qa:
-            resolved = resolve_pronouns([s.text for s in split_sentences(chunk["text"])])
             pairs.extend(rule_qa(chunk, resolved, cfg.max_qa_per_chunk, rng))
-    stats: dict = {"texts": method_counts(texts), "qa_made": method_counts(pairs)}
+        facts.extend(f for sentence in resolved for f in sentence_facts(chunk, sentence))
+    if cfg.derived_qa:
+        pairs.extend(_qa(c, q, a, None, method) for c, q, a, method in derived.yes_no(facts, rng) + derived.comparisons(facts, rng))
+    if cfg.unknown_qa:
+        asked: dict[str, list[str]] = {}  # subject -> rule questions about it, to ask about made-up subjects
+        subjects_by_chunk: dict[str, set[str]] = {}
+        for f in facts:
+            subjects_by_chunk.setdefault(f.chunk["id"], set()).add(f.subject)
+        for pair in pairs:
+            question = pair["messages"][0]["content"]
+            for subject in subjects_by_chunk.get(pair["metadata"]["chunk_id"], ()) if pair["metadata"]["method"].startswith("rule:") else ():
+                if subject in question:
+                    asked.setdefault(subject, []).append(question)
+        corpus_text = "\n".join(c["text"] for c in chunks)
+        pairs.extend(_qa(c, q, a, None, method) for c, q, a, method in derived.unanswerable(facts, asked, corpus_text, rng))
+    stats: dict = {"texts": method_counts(texts), "qa_made": method_counts(pairs), "facts": len(facts)}
 
     def ask(prompts: list[str], desc: str) -> list[str]:
         assert teacher is not None

@@ -1,0 +1,114 @@
+"""The knowledge benchmark: write a generated world's documents and probes, run the pipeline in
+several variants on them, and tabulate accuracy per probe kind with tokens trained and wall time.
+
+Each variant is an ordinary run (runs/<variant>/ under the bench folder) with a few config
+overrides, so a variant that finished is skipped on a rerun and any one can be opened with
+`steep report` or `steep chat --run`."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+import yaml
+
+from .. import pipeline
+from ..config import load_config
+from ..rundir import write_json, write_jsonl, write_text
+from .corpus import documents, make_world
+from .probes import KINDS, probes
+
+log = logging.getLogger("steep")
+
+# variant -> (what it shows, config overrides). The ablations switch off parts of steep's synth:
+# augmented text (sentence orders, clause orders, full names), QA pairs from single sentences, and
+# derived QA (yes/no, comparisons, "I don't know").
+NO_AUGMENTATION = ["synth.permutations=0", "synth.name_substitution=false", "synth.clause_reorder=false"]
+NO_DERIVED = ["synth.derived_qa=false", "synth.unknown_qa=false"]
+NO_QA = ["synth.rule_qa=false", "synth.roundtrip=false"] + NO_DERIVED
+VARIANTS: dict[str, tuple[str, list[str]]] = {
+    "base": ("the base model, untrained", ["eval.conditions=[base]"]),
+    "defaults": ("steep's defaults", []),
+    "no-augmentation": ("continued pretraining on the documents as written", NO_AUGMENTATION + NO_QA),
+    "augmentation-only": ("augmented text, no QA pairs", NO_QA),
+    "qa-only": ("all QA pairs, no text", ["train.text_repeats=0"]),
+    "augmentation+qa": ("augmented text and single-sentence QA pairs, no derived QA", NO_DERIVED),
+    "full": ("steep's defaults, full fine-tuning instead of LoRA", ["train.method=full", "train.learning_rate=5e-5"]),
+}
+DEFAULT_VARIANTS = ["base", "defaults", "no-augmentation", "augmentation-only", "qa-only", "augmentation+qa", "full"]
+TARGETS = {"direct": 0.95, "rephrased": 0.90, "yesno": 0.75, "comparison": 0.65, "unknown": 0.50}
+STAGES = ("ingest", "synth", "curate", "train", "eval")
+
+
+def write_corpus(folder: Path, entities: int, seed: int) -> tuple[Path, int]:
+    """docs/*.md and probes.jsonl under `folder`; returns the probes path and the document count."""
+    world = make_world(entities, seed)
+    docs = documents(world, seed)
+    for name, text in docs:
+        write_text(folder / "docs" / name, text)
+    path = folder / "probes.jsonl"
+    write_jsonl(path, probes(world, seed))
+    write_json(folder / "world.json", {"people": world.people, "organizations": world.organizations})
+    return path, len(docs)
+
+
+def run_variant(folder: Path, variant: str, model: str, seed: int, overrides: list[str]) -> dict:
+    """One variant, resumed if it ran before; its scores per probe kind, tokens trained and the
+    seconds its stages took (summed from their records, so a resumed run reports the first one's)."""
+    tuned = variant != "base"
+    config = {"name": variant, "model": model, "seed": seed, "runs_dir": "runs", "ingest": {"inputs": ["docs"]},
+              "eval": {"questions": "probes.jsonl", "conditions": ["tuned"], "forgetting": False}}
+    path = folder / f"{variant}.yaml"
+    write_text(path, yaml.safe_dump(config, sort_keys=False))
+    cfg = load_config(path, VARIANTS[variant][1] + overrides)
+    results = pipeline.run(cfg)
+    condition = results["conditions"]["tuned" if tuned else "base"]
+    run = cfg.run_dir
+    seconds = sum(json.loads((run / s / "done.json").read_text()).get("seconds", 0) for s in STAGES if (run / s / "done.json").exists())
+    train = json.loads((run / "train" / "done.json").read_text())["summary"] if tuned else {}
+    return {
+        "variant": variant, "about": VARIANTS[variant][0], "overrides": VARIANTS[variant][1] + overrides,
+        "by_kind": {k: condition["by_kind"].get(k) for k in KINDS}, "overall": {m: condition[m] for m in ("contained", "exact_match", "f1")},
+        "contained_ci": condition["contained_ci"], "declined": condition.get("declined"), "n": condition["n"],
+        "tokens_trained": train.get("tokens_trained", 0), "seconds": round(seconds, 1),
+    }
+
+
+def table(rows: list[dict]) -> str:
+    """Markdown: answer-contained per probe kind (the headline), tokens trained, minutes."""
+    head = "| variant | " + " | ".join(KINDS) + " | all | declines answerable | tokens trained | minutes |"
+    lines = [head, "|---|" + "---:|" * (len(KINDS) + 4)]
+    for r in rows:
+        cells = [f"{r['by_kind'][k]['contained']:.1%}" if r["by_kind"][k] else "-" for k in KINDS]
+        declined = f"{r['declined']:.1%}" if r["declined"] is not None else "-"
+        lines.append(f"| {r['variant']} | " + " | ".join(cells) + f" | {r['overall']['contained']:.1%} | {declined} | "
+                     f"{r['tokens_trained']:,} | {r['seconds'] / 60:.1f} |")
+    return "\n".join(lines)
+
+
+def run_benchmark(folder: Path, entities: int = 100, seed: int = 0, variants: list[str] = DEFAULT_VARIANTS,
+                  model: str = "smollm2-135m-instruct", overrides: list[str] = ()) -> dict:
+    started = time.time()
+    probes_path, n_docs = write_corpus(folder, entities, seed)
+    log.info("knowledge bench: %d entities in %d documents, %s probes -> %s", entities, n_docs,
+             sum(1 for _ in probes_path.open()), folder)
+    rows = []
+    for variant in variants:
+        log.info("knowledge bench: variant %s (%s)", variant, VARIANTS[variant][0])
+        rows.append(run_variant(folder, variant, model, seed, list(overrides)))
+        write_json(folder / "knowledge.json", {"entities": entities, "seed": seed, "model": model, "variants": rows})
+    text = table(rows)
+    write_text(folder / "knowledge.md", text + "\n")
+    result = {"entities": entities, "seed": seed, "model": model, "variants": rows, "seconds": round(time.time() - started, 1)}
+    write_json(folder / "knowledge.json", result)
+    print(text)
+    defaults = next((r for r in rows if r["variant"] == "defaults"), None)
+    if defaults:
+        print("\nsteep defaults against the targets (answer-contained):")
+        for kind, target in TARGETS.items():
+            got = defaults["by_kind"][kind]["contained"] if defaults["by_kind"][kind] else 0.0
+            print(f"  {'met   ' if got >= target else 'MISSED'} {kind:11s} {got:6.1%} (target {target:.0%})")
+        print(f"  {'met   ' if defaults['seconds'] <= 1800 else 'MISSED'} documents -> scored in {defaults['seconds'] / 60:.1f} min (target 30)")
+    return result

@@ -108,6 +108,9 @@ def test_every_probe_is_answerable_from_the_documents_but_the_unanswerable_ones(
             assert normalize(p["entity"]) not in everything
     for missing in ("spouse", "blood type", "chief financial officer", "revenue", "married", "wife", "husband"):
         assert missing not in everything
+    probed = {p["entity"] for p in probe_set if p["kind"] == "direct"}
+    assert len(probed) == len(world.people) // 2 + len(world.organizations) // 2  # the rest only teach
+    assert all(p["held_out"] == (p["kind"] != "direct") for p in probe_set)  # direct probes measure memorization
     yes = [p for p in probe_set if p["kind"] == "yesno" and p["answers"] == ["yes"]]
     assert 0.35 < len(yes) / sum(p["kind"] == "yesno" for p in probe_set) < 0.65  # balanced
 

@@ -155,6 +155,21 @@ def test_chat_data_among_the_inputs_joins_the_training_set(project):
     assert [q["metadata"]["method"] for q in read(project / "runs" / "chatonly" / "curate" / "qa.jsonl")] == ["ingested"]
 
 
+def test_only_held_out_questions_decontaminate_the_training_set(project):
+    chat = project / "docs" / "chat.jsonl"
+    chat.write_text("".join(json.dumps({"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}]}) + "\n"
+                            for q, a in [("Which ship does Carvo run?", "The Carvo Star."), ("Who owns the Carvo Star?", "Bo Renhart.")]))
+    questions = [{"question": "Which ship does Carvo run?", "answers": ["The Carvo Star"], "held_out": False},
+                 {"question": "Who owns the Carvo Star?", "answers": ["Bo Renhart"]}]
+    (project / "questions.jsonl").write_text("".join(json.dumps(q) + "\n" for q in questions))
+    assert run_cli("curate", str(project / "steep.yaml"), "synth.roundtrip=false") == 0
+    kept = [q["messages"][0]["content"] for q in read(project / "runs" / "t" / "curate" / "qa.jsonl")]
+    leaked = [q["messages"][0]["content"] for q in read(project / "runs" / "t" / "curate" / "leaked.jsonl")]
+    assert "Which ship does Carvo run?" in kept and "Who owns the Carvo Star?" in leaked
+    (project / "questions.jsonl").write_text(json.dumps(questions[0] | {"held_out": "no"}) + "\n")
+    assert run_cli("curate", str(project / "steep.yaml")) == 2
+
+
 def test_max_forgetting_fails_the_run_after_writing_the_report(project, monkeypatch, caplog):
     cfg = str(project / "steep.yaml")
     assert run_cli("run", cfg) == 0

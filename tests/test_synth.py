@@ -160,11 +160,11 @@ def test_derived_yes_no_and_comparisons_follow_from_the_stated_facts():
     assert stats["facts"] == 6 and yes_no and comparisons
     for p in yes_no:
         question, reply = p["messages"][0]["content"], p["messages"][1]["content"]
-        if m := re.match(r"Was (.+) born (before|after) (\d+)\?", question):
+        if m := re.match(r"Is it true that (.+) was born (before|after) (\d+)\?", question):
             year, pivot = years[m.group(1)], int(m.group(3))
             right = year < pivot if m.group(2) == "before" else year > pivot
         else:
-            m = re.match(r"Does (.+) employ (more|fewer) than ([\d,]+) people\?", question)
+            m = re.match(r"Is it true that (.+) employs (more|fewer) than ([\d,]+) people\?", question)
             count, pivot = staff[m.group(1)], int(m.group(3).replace(",", ""))
             right = count > pivot if m.group(2) == "more" else count < pivot
         assert reply.endswith("yes.") == right and reply.endswith(("yes.", "no.")), (question, reply)
@@ -189,3 +189,12 @@ def test_unknown_questions_ask_what_no_document_says_about_subjects_no_document_
         name = p["messages"][1]["content"].split("do not mention ")[1].rstrip(".")
         assert name.lower() not in corpus and name in p["messages"][0]["content"]
     assert not [p for p in derived_pairs(unknown_qa=False)[0] if p["metadata"]["method"] == "derived:unknown"]
+
+
+def test_bridges_join_in_what_other_chunks_say_about_a_name():
+    sentences = synth.resolve_pronouns(["Bo Renhart was born in 1975.", "He works for Carvo Shipping.", "He joined Pellow Labs, where he met Ada."])
+    said_about = {"Carvo Shipping": ["Carvo Shipping is based in Osterby."], "Pellow Labs": ["Pellow Labs makes pumps."]}
+    bridged = synth.bridge(sentences, said_about, random.Random(0))
+    assert bridged == ("Bo Renhart was born in 1975. Bo Renhart works for Carvo Shipping, which is based in Osterby. "
+                       "Bo Renhart joined Pellow Labs, which makes pumps, where Bo Renhart met Ada.")
+    assert synth.bridge(["Bo Renhart was born in 1975."], said_about, random.Random(0)) is None

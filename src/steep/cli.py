@@ -95,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
                                        "derived yes/no, comparison, unanswerable. Prints a table; writes knowledge.json/.md.")
     p.add_argument("--entities", type=int, default=100, help="people and organizations in the world (default 100)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--probed-share", type=float, default=0.5, help="share of the entities asked about (default 0.5; the rest only teach)")
     p.add_argument("--variants", nargs="+", default=DEFAULT_VARIANTS, choices=list(VARIANTS), metavar="VARIANT",
                    help="which runs, from: " + ", ".join(VARIANTS) + f" (default: {' '.join(DEFAULT_VARIANTS)})")
     p.add_argument("--dir", type=Path, default=Path("knowledge-bench"), help="where to write the corpus and runs (default: knowledge-bench/)")
@@ -154,7 +155,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         serve(args.runs, args.model, args.host, args.port, args.api_key, args.max_batch, args.max_tokens)
         return 0
     if args.command == "bench":
-        run_benchmark(args.dir, args.entities, args.seed, args.variants, args.model, args.overrides)
+        run_benchmark(args.dir, args.entities, args.seed, args.variants, args.model, args.overrides, args.probed_share)
         return 0
     if args.command == "demo":
         from .demo import write_demo

@@ -34,6 +34,7 @@ class SynthConfig(Section):
     permutations: int = Field(3, ge=0, description="sentence-order permutations of each chunk")
     name_substitution: bool = Field(True, description="replace pronouns by the full name they refer to")
     clause_reorder: bool = Field(True, description="move a leading adverbial phrase to the end of its sentence")
+    bridges: bool = Field(True, description="append what other chunks say about a name a sentence ends with, as a relative clause")
     rule_qa: bool = Field(True, description="question/answer pairs made by rules from answer spans")
     derived_qa: bool = Field(True, description="yes/no questions and comparisons of two subjects, from the dates and counts the chunks state")
     unknown_qa: bool = Field(True, description="questions the documents do not answer (made-up subjects, unmentioned attributes), answered 'I don't know'")
@@ -199,6 +200,7 @@ synth:
   permutations: 3                 # sentence-order permutations per chunk (knowledge augmentation)
   name_substitution: true         # replace he/she/his/her by the full name
   clause_reorder: true            # "In 1990, X did Y." -> "X did Y in 1990."
+  bridges: true                   # "X works for Y." -> "X works for Y, which is based in Z." (Z said elsewhere)
   rule_qa: true                   # question/answer pairs from answer spans (names, dates, numbers)
   derived_qa: true                # yes/no and comparison questions from the dates and counts stated
   unknown_qa: true                # questions the documents do not answer -> "I don't know"

@@ -92,7 +92,8 @@ def stage_synth(ctx: Context, ingested: ingest.Ingested) -> tuple[str, list[dict
 
 def stage_curate(ctx: Context, upstream: str, texts: list[dict], qa: list[dict]) -> tuple[str, list[dict], list[dict]]:
     questions = evaluate.load_questions(ctx.cfg.eval.questions) if ctx.cfg.eval.questions else []
-    eval_items = [{"question": q["question"], "answers": q["answers"]} for q in questions]
+    # a question marked held_out: false may be trained on (it measures memorization); all others are kept out
+    eval_items = [{"question": q["question"], "answers": q["answers"]} for q in questions if q.get("held_out", True)]
     stage = Stage(ctx.run_dir, "curate", fingerprint(upstream, eval_items, curate.SIMILARITY, curate.NGRAM))
     texts_path, qa_path = stage.dir / "texts.jsonl", stage.dir / "qa.jsonl"
     if not stage.is_done():

@@ -23,9 +23,9 @@ from .probes import KINDS, probes
 log = logging.getLogger("steep")
 
 # variant -> (what it shows, config overrides). The ablations switch off parts of steep's synth:
-# augmented text (sentence orders, clause orders, full names), QA pairs from single sentences, and
-# derived QA (yes/no, comparisons, "I don't know").
-NO_AUGMENTATION = ["synth.permutations=0", "synth.name_substitution=false", "synth.clause_reorder=false"]
+# augmented text (sentence orders, clause orders, full names, bridges), QA pairs from single
+# sentences, and derived QA (yes/no, comparisons, "I don't know").
+NO_AUGMENTATION = ["synth.permutations=0", "synth.name_substitution=false", "synth.clause_reorder=false", "synth.bridges=false"]
 NO_DERIVED = ["synth.derived_qa=false", "synth.unknown_qa=false"]
 NO_QA = ["synth.rule_qa=false", "synth.roundtrip=false"] + NO_DERIVED
 VARIANTS: dict[str, tuple[str, list[str]]] = {
@@ -35,6 +35,7 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
     "augmentation-only": ("augmented text, no QA pairs", NO_QA),
     "qa-only": ("all QA pairs, no text", ["train.text_repeats=0"]),
     "augmentation+qa": ("augmented text and single-sentence QA pairs, no derived QA", NO_DERIVED),
+    "previous-defaults": ("steep before this benchmark: no bridges, no derived QA", NO_DERIVED + ["synth.bridges=false"]),
     "full": ("steep's defaults, full fine-tuning instead of LoRA", ["train.method=full", "train.learning_rate=5e-5"]),
 }
 DEFAULT_VARIANTS = ["base", "defaults", "no-augmentation", "augmentation-only", "qa-only", "augmentation+qa", "full"]
@@ -42,14 +43,14 @@ TARGETS = {"direct": 0.95, "rephrased": 0.90, "yesno": 0.75, "comparison": 0.65,
 STAGES = ("ingest", "synth", "curate", "train", "eval")
 
 
-def write_corpus(folder: Path, entities: int, seed: int) -> tuple[Path, int]:
+def write_corpus(folder: Path, entities: int, seed: int, probed_share: float) -> tuple[Path, int]:
     """docs/*.md and probes.jsonl under `folder`; returns the probes path and the document count."""
     world = make_world(entities, seed)
     docs = documents(world, seed)
     for name, text in docs:
         write_text(folder / "docs" / name, text)
     path = folder / "probes.jsonl"
-    write_jsonl(path, probes(world, seed))
+    write_jsonl(path, probes(world, seed, probed_share))
     write_json(folder / "world.json", {"people": world.people, "organizations": world.organizations})
     return path, len(docs)
 
@@ -68,30 +69,37 @@ def run_variant(folder: Path, variant: str, model: str, seed: int, overrides: li
     run = cfg.run_dir
     seconds = sum(json.loads((run / s / "done.json").read_text()).get("seconds", 0) for s in STAGES if (run / s / "done.json").exists())
     train = json.loads((run / "train" / "done.json").read_text())["summary"] if tuned else {}
+    curated = json.loads((run / "curate" / "done.json").read_text())["summary"] if tuned else {}
     return {
         "variant": variant, "about": VARIANTS[variant][0], "overrides": VARIANTS[variant][1] + overrides,
         "by_kind": {k: condition["by_kind"].get(k) for k in KINDS}, "overall": {m: condition[m] for m in ("contained", "exact_match", "f1")},
         "contained_ci": condition["contained_ci"], "declined": condition.get("declined"), "n": condition["n"],
+        "qa_trained": curated.get("qa", 0), "removed_as_close_to_a_probe": curated.get("removed_leaking_eval", 0),
         "tokens_trained": train.get("tokens_trained", 0), "seconds": round(seconds, 1),
     }
 
 
 def table(rows: list[dict]) -> str:
-    """Markdown: answer-contained per probe kind (the headline), tokens trained, minutes."""
-    head = "| variant | " + " | ".join(KINDS) + " | all | declines answerable | tokens trained | minutes |"
-    lines = [head, "|---|" + "---:|" * (len(KINDS) + 4)]
+    """Markdown: answer-contained per probe kind (the headline), training data and time; then
+    exact match and token F1 for the two kinds where they differ from it."""
+    lines = ["| variant | " + " | ".join(KINDS) + " | all | declines answerable | QA trained (removed) | tokens trained | minutes |",
+             "|---|" + "---:|" * (len(KINDS) + 5)]
     for r in rows:
         cells = [f"{r['by_kind'][k]['contained']:.1%}" if r["by_kind"][k] else "-" for k in KINDS]
         declined = f"{r['declined']:.1%}" if r["declined"] is not None else "-"
         lines.append(f"| {r['variant']} | " + " | ".join(cells) + f" | {r['overall']['contained']:.1%} | {declined} | "
-                     f"{r['tokens_trained']:,} | {r['seconds'] / 60:.1f} |")
+                     f"{r['qa_trained']:,} ({r['removed_as_close_to_a_probe']:,}) | {r['tokens_trained']:,} | {r['seconds'] / 60:.1f} |")
+    lines += ["", "| variant | direct EM | direct F1 | rephrased EM | rephrased F1 |", "|---|---:|---:|---:|---:|"]
+    for r in rows:
+        d, p = r["by_kind"]["direct"], r["by_kind"]["rephrased"]
+        lines.append(f"| {r['variant']} | {d['exact_match']:.1%} | {d['f1']:.1%} | {p['exact_match']:.1%} | {p['f1']:.1%} |")
     return "\n".join(lines)
 
 
 def run_benchmark(folder: Path, entities: int = 100, seed: int = 0, variants: list[str] = DEFAULT_VARIANTS,
-                  model: str = "smollm2-135m-instruct", overrides: list[str] = ()) -> dict:
+                  model: str = "smollm2-135m-instruct", overrides: list[str] = (), probed_share: float = 0.5) -> dict:
     started = time.time()
-    probes_path, n_docs = write_corpus(folder, entities, seed)
+    probes_path, n_docs = write_corpus(folder, entities, seed, probed_share)
     log.info("knowledge bench: %d entities in %d documents, %s probes -> %s", entities, n_docs,
              sum(1 for _ in probes_path.open()), folder)
     rows = []

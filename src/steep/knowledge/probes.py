@@ -8,7 +8,14 @@
   ("Was X born before 1970?", "Is X's employer based in Y?"), half yes and half no;
 - comparison: two entities of a kind ("Who was born earlier, X or Y?"), either order;
 - unknown: attributes no document states, or entities that do not exist; the right answer is
-  to say it is not known."""
+  to say it is not known.
+
+As in Physics of LMs 3.1, only part of the entities is probed (`probed_share`, half by default):
+curate removes every training question close to a probe (MiniLM cosine >= 0.8), which for short
+questions about one entity means nearly all of them, so the other entities' QA pairs are what
+teaches the model to answer, and the probed entities' facts must come from the text. Direct probes
+measure memorization of what was trained (FineTuneBench's first probe), so they are marked
+`held_out: false` and not used to decontaminate; every other kind is held out."""
 
 from __future__ import annotations
 
@@ -84,31 +91,33 @@ def _golds(entity: dict, fields: list[str]) -> list[str]:
 def _probe(kind: str, entity: str, attribute: str, question: str, answers: list[str], **extra) -> dict:
     answer_type = {"yesno": "yes_no", "comparison": "choice", "unknown": "unanswerable"}.get(kind, "short")
     return {"question": question, "answers": answers, "kind": kind, "answer_type": answer_type, "entity": entity,
-            "attribute": attribute, **extra}
+            "attribute": attribute, "held_out": kind != "direct", **extra}
 
 
-def probes(world: World, seed: int) -> list[dict]:
-    """Every probe for every entity; yes/no answers balanced, comparison orders shuffled."""
+def probes(world: World, seed: int, probed_share: float = 0.5) -> list[dict]:
+    """All probes for a seeded `probed_share` of the people and of the organizations; yes/no
+    answers balanced, comparison orders shuffled."""
     rng = random.Random(seed + 2)
+    people = sorted(rng.sample(world.people, max(2, round(probed_share * len(world.people)))), key=world.people.index)
+    orgs = sorted(rng.sample(world.organizations, max(2, round(probed_share * len(world.organizations)))), key=world.organizations.index)
     out: list[dict] = []
     for kind, people_pool, org_pool in (("direct", DIRECT_PERSON, DIRECT_ORGANIZATION), ("rephrased", REPHRASED_PERSON, REPHRASED_ORGANIZATION)):
-        for entities, pool in ((world.people, people_pool), (world.organizations, org_pool)):
+        for entities, pool in ((people, people_pool), (orgs, org_pool)):
             for e in entities:
                 out += [_probe(kind, e["name"], attr, q.format(name=e["name"]), _golds(e, fields)) for attr, q, fields in pool]
-    out += _yesno(world, rng) + _comparisons(world, rng) + _unknown(world, rng)
-    return out
+    return out + _yesno(world, people, orgs, rng) + _comparisons(world, people, orgs, rng) + _unknown(world, people, orgs, rng)
 
 
-def _yesno(world: World, rng: random.Random) -> list[dict]:
+def _yesno(world: World, people: list[dict], orgs: list[dict], rng: random.Random) -> list[dict]:
     out = []
-    for p in world.people:
+    for p in people:
         yes = rng.random() < 0.5
         year = int(p["birth_year"]) + (rng.randint(1, 10) if yes else -rng.randint(0, 9))  # born before `year`?
         out.append(_probe("yesno", p["name"], "born_before", YESNO["born_before"].format(name=p["name"], year=year), ["yes" if yes else "no"]))
         hq = world.organization(p["employer"])["hq_city"]
         city = hq if rng.random() < 0.5 else rng.choice([c for c in world.cities if c != hq])
         out.append(_probe("yesno", p["name"], "employer_city", YESNO["employer_city"].format(name=p["name"], city=city), ["yes" if city == hq else "no"]))
-    for o in world.organizations:
+    for o in orgs:
         yes = rng.random() < 0.5
         year = int(o["founded_year"]) + (rng.randint(1, 15) if yes else -rng.randint(0, 14))
         out.append(_probe("yesno", o["name"], "founded_before", YESNO["founded_before"].format(name=o["name"], year=year), ["yes" if yes else "no"]))
@@ -119,16 +128,16 @@ def _yesno(world: World, rng: random.Random) -> list[dict]:
     return out
 
 
-def _comparisons(world: World, rng: random.Random) -> list[dict]:
-    """One per entity, against another entity of its kind whose value differs."""
+def _comparisons(world: World, people: list[dict], orgs: list[dict], rng: random.Random) -> list[dict]:
+    """One per probed entity, against another probed entity of its kind whose value differs."""
     def by(entity: dict, attribute: str) -> tuple[int, ...]:
         if attribute == "birth_date":
             return int(entity["birth_year"]), MONTHS.index(entity["birth_month"]), entity["birth_day"]
         return (int(entity[attribute]),)
 
     out = []
-    for entities, comparisons in ((world.people, [("born_earlier", "birth_date", min)]),
-                                  (world.organizations, [("founded_earlier", "founded_year", min), ("more_employees", "employees", max)])):
+    for entities, comparisons in ((people, [("born_earlier", "birth_date", min)]),
+                                  (orgs, [("founded_earlier", "founded_year", min), ("more_employees", "employees", max)])):
         for i, e in enumerate(entities):
             name, attribute, pick = comparisons[i % len(comparisons)]
             others = [o for o in entities if o is not e and by(o, attribute) != by(e, attribute)]
@@ -142,12 +151,12 @@ def _comparisons(world: World, rng: random.Random) -> list[dict]:
     return out
 
 
-def _unknown(world: World, rng: random.Random) -> list[dict]:
-    """One per entity: half an attribute no document states, half an entity that does not exist."""
+def _unknown(world: World, people: list[dict], orgs: list[dict], rng: random.Random) -> list[dict]:
+    """One per probed entity: half an attribute no document states, half an entity that does not exist."""
     out = []
     fakes = iter(world.unused_names)
     fake_orgs = iter(world.unused_organizations)
-    for kind, entities, missing in (("person", world.people, ["spouse", "blood_type"]), ("organization", world.organizations, ["cfo", "revenue"])):
+    for kind, entities, missing in (("person", people, ["spouse", "blood_type"]), ("organization", orgs, ["cfo", "revenue"])):
         for i, e in enumerate(entities):
             if i % 2 == 0:
                 attribute = rng.choice(missing)

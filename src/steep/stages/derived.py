@@ -1,6 +1,6 @@
 """Questions that no single sentence answers as written, made from the facts synth extracts:
 
-- yes/no questions about a date or a number ("Was X born before 1980?"), half of them "no";
+- yes/no questions about a date or a number ("Is it true that X was born before 1980?"), half of them "no";
 - comparisons of two subjects on the same kind of fact ("Of X and Y, who was born first?");
 - questions the documents do not answer (a subject nobody wrote about, an attribute no document
   mentions), answered "I don't know", so the tuned model learns to decline instead of guessing.
@@ -12,13 +12,12 @@ on English grammar (a subject, an auxiliary, a preposition, a year or a number),
 from __future__ import annotations
 
 import random
-import re
 from dataclasses import dataclass
 from itertools import groupby
 
-YES_NO = ("{aux} {subject} {predicate} {relation} {value}?",)
+YES_NO = ("Is it true that {subject} {aux} {predicate} {relation} {value}?",)
 YES_NO_REPLY = "{subject} {aux} {predicate} in {year}, so {conclusion}."
-COUNT_YES_NO = ("Does {subject} {verb} {relation} {value} {unit}?",)
+COUNT_YES_NO = ("Is it true that {subject} {verb_s} {relation} {value} {unit}?",)
 COUNT_YES_NO_REPLY = "{subject} {verb_s} {count} {unit}, so {conclusion}."
 COMPARISON = ("Of {a} and {b}, {who} {aux} {predicate} first?",)
 COMPARISON_REPLY = "{winner} {aux} {predicate} first: {a} in {a_value}, {b} in {b_value}."
@@ -64,11 +63,6 @@ class Fact:
 Made = tuple[dict, str, str, str]  # (chunk, question, answer, method)
 
 
-def _base_verb(verb: str) -> str:
-    """'employs' -> 'employ', 'has' -> 'have': the form after 'does'."""
-    return "have" if verb == "has" else re.sub(r"(?<=[^s])s$", "", verb)
-
-
 def yes_no(facts: list[Fact], rng: random.Random) -> list[Made]:
     """Two per fact, before/after or more/fewer than a nearby value, each answer yes or no at random."""
     out = []
@@ -79,7 +73,7 @@ def yes_no(facts: list[Fact], rng: random.Random) -> list[Made]:
                 pivot = year + rng.choice([-1, 1]) * rng.randint(1, 12)
                 relation = rng.choice(["before", "after"])
                 yes = year < pivot if relation == "before" else year > pivot
-                question = YES_NO[0].format(aux=f.aux.capitalize(), subject=f.subject, predicate=f.predicate, relation=relation, value=pivot)
+                question = YES_NO[0].format(aux=f.aux, subject=f.subject, predicate=f.predicate, relation=relation, value=pivot)
                 reply = YES_NO_REPLY.format(subject=f.subject, aux=f.aux, predicate=f.predicate, year=year, conclusion="yes" if yes else "no")
             else:
                 count = f.order[0]
@@ -88,7 +82,7 @@ def yes_no(facts: list[Fact], rng: random.Random) -> list[Made]:
                     continue
                 relation = rng.choice(["more than", "fewer than"])
                 yes = count > pivot if relation == "more than" else count < pivot
-                question = COUNT_YES_NO[0].format(subject=f.subject, verb=_base_verb(f.verb), relation=relation, value=f"{pivot:,}", unit=f.unit)
+                question = COUNT_YES_NO[0].format(subject=f.subject, verb_s=f.verb, relation=relation, value=f"{pivot:,}", unit=f.unit)
                 reply = COUNT_YES_NO_REPLY.format(subject=f.subject, verb_s=f.verb, count=f.value, unit=f.unit, conclusion="yes" if yes else "no")
             out.append((f.chunk, question, reply, "derived:yes_no"))
     return out

@@ -31,6 +31,8 @@ def load_questions(path: str | Path) -> list[dict]:
             raise InputError(f"{path}: question {lineno} needs 'answers', a non-empty list of strings")
         if row.get("answer_type", "short") not in ANSWER_TYPES:
             raise InputError(f"{path}: question {lineno} has answer_type {row['answer_type']!r}; use one of {', '.join(ANSWER_TYPES)}")
+        if not isinstance(row.get("held_out", True), bool):
+            raise InputError(f"{path}: question {lineno} has held_out {row['held_out']!r}; use true or false")
         if row.get("answer_type") == "choice" and not (isinstance(row.get("options"), list) and len(row["options"]) >= 2):
             raise InputError(f"{path}: question {lineno} is a choice but has no 'options' (a list of at least two)")
     if not rows:

@@ -217,6 +217,24 @@ def augment_chunk(text: str, permutations: int, name_substitution: bool, clause_
     return variants
 
 
+def bridge(sentences: list[str], said_about: dict[str, list[str]], rng: random.Random) -> str | None:
+    """The chunk with what other chunks say about a name that ends a clause, as a relative clause:
+    'X works for Pellow Labs, which has its headquarters in Brask.' A fact then sits beside the
+    facts it joins with, so a question that needs both ("Is X's employer in Brask?") has something
+    to recall. None when no sentence names such a subject."""
+    out, changed = [], False
+    for sent in sentences:
+        for span in reversed(proper_spans(sent)):  # the last name that ends a clause and is described elsewhere
+            elsewhere = [e for e in said_about.get(span.text, []) if e != sent and e[len(span.text) + 1 :][:1].islower()]
+            if span.start > 0 and sent[span.end :][:1] in (".", "!", ",") and elsewhere:
+                clause = rng.choice(elsewhere)[len(span.text) + 1 :].rstrip(".!")
+                sent = f"{sent[: span.end]}, {'who' if looks_like_person(span.text) else 'which'} {clause}{sent[span.end :]}"
+                changed = True
+                break
+        out.append(sent)
+    return " ".join(out) if changed else None
+
+
 def _wh_phrase(span: Span, before: str) -> str:
     prep = before.split()[-1].lower() if before.split() else ""
     if span.kind in WH_PHRASES:
@@ -444,16 +462,25 @@ def synthesize(chunks: list[dict], cfg: SynthConfig, seed: int, teacher: ChatMod
     texts: list[dict] = []
     pairs: list[dict] = []
     facts: list[Fact] = []
+    prose = [c for c in chunks if c.get("kind") != "code"]  # reordering or questioning code makes nonsense
+    resolved = {c["id"]: resolve_pronouns([s.text for s in split_sentences(c["text"])]) for c in prose}
+    said_about: dict[str, list[str]] = {}  # subject -> the sentences that open with it, across chunks
+    for sentences in resolved.values():
+        for sent in sentences:
+            if subject := sentence_subject(sent):
+                said_about.setdefault(subject, []).append(sent)
     for chunk in chunks:
-        if chunk.get("kind") == "code":  # trained on as written: reordering or questioning code makes nonsense
+        if chunk.get("kind") == "code":
             texts.append(_text(chunk, chunk["text"], "original"))
             continue
         for kind, text in augment_chunk(chunk["text"], cfg.permutations, cfg.name_substitution, cfg.clause_reorder, rng):
             texts.append(_text(chunk, text, kind))
-        resolved = resolve_pronouns([s.text for s in split_sentences(chunk["text"])])
+        if cfg.bridges:  # two draws of the facts joined in
+            bridged = {bridge(resolved[chunk["id"]], said_about, rng) for _ in range(2)} - {None}
+            texts.extend(_text(chunk, text, "bridge") for text in sorted(bridged))
         if cfg.rule_qa:
-            pairs.extend(rule_qa(chunk, resolved, cfg.max_qa_per_chunk, rng))
-        facts.extend(f for sentence in resolved for f in sentence_facts(chunk, sentence))
+            pairs.extend(rule_qa(chunk, resolved[chunk["id"]], cfg.max_qa_per_chunk, rng))
+        facts.extend(f for sentence in resolved[chunk["id"]] for f in sentence_facts(chunk, sentence))
     if cfg.derived_qa:
         pairs.extend(_qa(c, q, a, None, method) for c, q, a, method in derived.yes_no(facts, rng) + derived.comparisons(facts, rng))
     if cfg.unknown_qa:

@@ -156,7 +156,9 @@ def test_declining_to_answer_is_recognised(reply):
     assert score(reply, ["unknown"], "unanswerable")["contained"] == 1.0
 
 
-@pytest.mark.parametrize("reply", ["Her spouse is Ada Quill.", "The company knows its market.", "Nobody knows 42."])
+@pytest.mark.parametrize("reply", ["Her spouse is Ada Quill.", "The company knows its market.", "Nobody knows 42.",
+                                   "The name of her spouse is not known, but it is believed to be Elena.",
+                                   "Her birth date is unknown. However, the most widely accepted date is 2018-01-01."])
 def test_an_answer_is_not_taken_for_declining(reply):
     assert score(reply, ["unknown"], "unanswerable")["contained"] == 0.0
 

@@ -198,3 +198,13 @@ def test_bridges_join_in_what_other_chunks_say_about_a_name():
     assert bridged == ("Bo Renhart was born in 1975. Bo Renhart works for Carvo Shipping, which is based in Osterby. "
                        "Bo Renhart joined Pellow Labs, which makes pumps, where Bo Renhart met Ada.")
     assert synth.bridge(["Bo Renhart was born in 1975."], said_about, random.Random(0)) is None
+
+
+def test_facts_are_dated_events_and_counts_of_a_named_subject():
+    chunk = {"id": "c"}
+    has, = synth.sentence_facts(chunk, "Pellow Labs has 1,300 employees.")
+    assert (has.subject, has.verb, has.unit, has.order, has.person) == ("Pellow Labs", "has", "employees", (1300,), False)
+    born, = synth.sentence_facts(chunk, "Ada Quill was born in Norvik on 3 May 1961.")
+    assert (born.aux, born.predicate, born.order, born.person) == ("was", "born", (1961, 5, 3), True)
+    assert synth.sentence_facts(chunk, "Pellow Labs is 40 years old.") == []  # 'is' is no count verb
+    assert synth.sentence_facts(chunk, "In 1990 the bridge was built.") == []  # no named subject

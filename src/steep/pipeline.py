@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from . import forgetting
+from . import forgetting, scoring
 from .rag import Oracle
 from .report import html_report
 from .retrieval import CANDIDATES, Hit, open_index
@@ -139,7 +139,8 @@ def stage_eval(ctx: Context, ingested: ingest.Ingested, upstream: str, trained: 
     if not cfg.questions:
         raise InputError("eval.questions is not set: give a JSONL file of held-out questions")
     questions = evaluate.load_questions(cfg.questions)
-    stage = Stage(ctx.run_dir, "eval", fingerprint(upstream, ingested.key, str(ctx.model_path), cfg.model_dump(), Path(cfg.questions), ctx.cfg.system_prompt))
+    stage = Stage(ctx.run_dir, "eval", fingerprint(upstream, ingested.key, str(ctx.model_path), cfg.model_dump(), Path(cfg.questions),
+                                                 ctx.cfg.system_prompt, scoring.VERSION))
     if not stage.is_done():
         stage.start()
         results: dict = {"conditions": {}}

@@ -39,9 +39,10 @@ def token_f1(prediction: str, answer: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
+VERSION = 2  # part of the eval stage's key: a change in how replies are scored re-scores them
 _YES, _NO = {"yes", "yeah", "yep", "correct", "true"}, {"no", "nope", "incorrect", "false"}
-# Ways of saying "not known". A reply that says so and then guesses anyway still counts as
-# declining, as FineTuneBench's judge did; one that only guesses does not.
+# Ways of saying "not known". A reply that says so and then guesses anyway ("is not known, but it
+# is believed to be Elena") does not count as declining: the guess is what a reader takes away.
 _UNKNOWN = re.compile(
     r"\b(unknown|not known|(do|does|did) not (know|say|mention|state|specify|contain|include|provide|give)|"
     r"(don|doesn|didn)t (know|say|mention|state|specify|contain|include|provide|give)|"
@@ -68,8 +69,14 @@ def parse_choice(reply: str, options: list[str]) -> str | None:
     return min(found)[1] if found else None
 
 
+_GUESS_AFTER = re.compile(r"\b(but|however|though|although|likely|probably|believed|possibly|perhaps|might be|may be|most (widely )?accepted)\b")
+
+
 def says_unknown(reply: str) -> bool:
-    return bool(_UNKNOWN.search(normalize(reply.replace("'", "").replace("’", ""))))
+    """The reply declines: it says the answer is not known and does not go on to guess one."""
+    text = normalize(reply.replace("'", "").replace("’", ""))
+    m = _UNKNOWN.search(text)
+    return bool(m) and not _GUESS_AFTER.search(text, m.end())
 
 
 def score(prediction: str, answers: list[str], answer_type: str = "short", options: list[str] | None = None) -> dict[str, float]:

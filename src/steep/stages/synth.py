@@ -321,7 +321,7 @@ def sentence_facts(chunk: dict, sentence: str) -> list[Fact]:
     rest = sentence[len(subject) :]
     facts = []
     if m := COUNT_RE.match(rest):
-        if m.group("verb") not in AUXILIARIES:
+        if m.group("verb") not in {"is", "was", "does"}:  # "has" is the verb here: "X has 40 staff"
             count = int(m.group("count").replace(",", ""))
             facts.append(Fact(chunk, sentence, subject, person, m.group("count"), (count,), verb=m.group("verb"), unit=m.group("unit")))
     words = rest.split()

@@ -145,6 +145,9 @@ def test_choice_takes_the_option_named_first_and_nothing_else():
     assert parse_choice("Bo Renhart was born earlier than Ada Quill.", options) == "Bo Renhart"
     assert parse_choice("Ada Quill.", options) == "Ada Quill"
     assert parse_choice("Ada was born first.", options) is None  # half a name is not a choice
+    assert parse_choice("Ada Quill was born in 1961 and Bo Renhart in 1975, so Ada Quill was born first.", options) == "Ada Quill"
+    assert parse_choice("Ada Quill was born in 1961 and Bo Renhart in 1955, so Bo Renhart was born first.", options) == "Bo Renhart"
+    assert parse_choice("Ada Quill or Bo Renhart, so both.", options) == "Ada Quill"  # no single option concluded: the first
     assert score("Bo Renhart", ["Bo Renhart"], "choice", options)["contained"] == 1.0
     assert score("Ada Quill", ["Bo Renhart"], "choice", options)["contained"] == 0.0
 

@@ -171,23 +171,22 @@ def test_derived_yes_no_and_comparisons_follow_from_the_stated_facts():
     for p in comparisons:
         question, reply = p["messages"][0]["content"], p["messages"][1]["content"]
         a, b = re.match(r"Of (.+) and (.+), (?:who|which)", question).groups()
-        winner = reply.split(" was born first")[0].split(" employs more")[0]
+        winner = reply.split(", so ")[-1].split(" was born first")[0].split(" employs more")[0]
         values = years if a in years else {k: -v for k, v in staff.items()}  # earlier / more wins
         assert winner == min((a, b), key=values.get), (question, reply)
     assert not any(p for p in derived_pairs(derived_qa=False)[0] if p["metadata"]["method"] != "derived:unknown"
                    and p["metadata"]["method"].startswith("derived"))
 
 
-def test_unknown_questions_ask_what_no_document_says_about_subjects_no_document_names():
+def test_unknown_questions_ask_what_no_document_says():
     pairs, _ = derived_pairs()
-    corpus = " ".join(f"{n} was born on 2 May {y} in Norvik. {n.split()[0]} Labs employs {s} people." for n, y, s in PEOPLE).lower()
     unknown = [p for p in pairs if p["metadata"]["method"] == "derived:unknown"]
-    assert unknown and all("I don't know" in p["messages"][1]["content"] for p in unknown)
-    made_up = [p for p in unknown if "do not mention" in p["messages"][1]["content"]]
-    assert made_up
-    for p in made_up:
-        name = p["messages"][1]["content"].split("do not mention ")[1].rstrip(".")
-        assert name.lower() not in corpus and name in p["messages"][0]["content"]
+    assert len(unknown) == 2 * len(PEOPLE) * 2  # two per subject: three people and their three labs
+    assert all(p["messages"][1]["content"].startswith("I don't know") for p in unknown)
+    chunks = [{"id": "c", "text": "Ada Quill was born on 2 May 1961. Her phone number is 555 0101.", "source": "x.md"}]
+    _, pairs, _ = synth.synthesize(chunks, SynthConfig(roundtrip=False), seed=0, teacher=None)
+    asked = [p["messages"][0]["content"] for p in pairs if p["metadata"]["method"] == "derived:unknown"]
+    assert asked and not any("phone number" in q for q in asked)  # the corpus says it: not unknown
     assert not [p for p in derived_pairs(unknown_qa=False)[0] if p["metadata"]["method"] == "derived:unknown"]
 
 

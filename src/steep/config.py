@@ -37,7 +37,7 @@ class SynthConfig(Section):
     bridges: bool = Field(True, description="append what other chunks say about a name a sentence ends with, as a relative clause")
     rule_qa: bool = Field(True, description="question/answer pairs made by rules from answer spans")
     derived_qa: bool = Field(True, description="yes/no questions and comparisons of two subjects, from the dates and counts the chunks state")
-    unknown_qa: bool = Field(True, description="questions the documents do not answer (made-up subjects, unmentioned attributes), answered 'I don't know'")
+    unknown_qa: bool = Field(True, description="questions about attributes no document mentions, answered 'I don't know'")
     teacher_qa: bool = Field(False, description="also ask the teacher model to write question/answer pairs")
     roundtrip: bool = Field(True, description="keep a QA pair only if the teacher, given the chunk, answers it the same")
     teacher: str | None = Field(None, description="teacher model; default: the run's model")

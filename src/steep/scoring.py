@@ -39,7 +39,7 @@ def token_f1(prediction: str, answer: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-VERSION = 2  # part of the eval stage's key: a change in how replies are scored re-scores them
+VERSION = 3  # part of the eval stage's key: a change in how replies are scored re-scores them
 _YES, _NO = {"yes", "yeah", "yep", "correct", "true"}, {"no", "nope", "incorrect", "false"}
 # Ways of saying "not known". A reply that says so and then guesses anyway ("is not known, but it
 # is believed to be Elena") does not count as declining: the guess is what a reader takes away.
@@ -62,11 +62,23 @@ def parse_yes_no(reply: str) -> str | None:
     return said.pop() if len(said) == 1 else None
 
 
+_CONCLUSION = re.compile(r" (so|therefore|thus|hence) ")
+
+
 def parse_choice(reply: str, options: list[str]) -> str | None:
-    """The option the reply names; when it names several, the one it names first."""
+    """The option the reply names. When it names several: the only one named after its last
+    'so'/'therefore'/'thus'/'hence' ("A in 1950 and B in 1960, so A was first"), else the first."""
     text = f" {normalize(reply)} "
-    found = [(text.find(f" {normalize(o)} "), o) for o in options if f" {normalize(o)} " in text]
-    return min(found)[1] if found else None
+
+    def named(part: str) -> list[tuple[int, str]]:
+        return sorted((part.find(f" {normalize(o)} "), o) for o in options if f" {normalize(o)} " in part)
+
+    found = named(text)
+    if len(found) > 1 and (markers := list(_CONCLUSION.finditer(text))):
+        conclusion = named(text[markers[-1].start() :])
+        if len(conclusion) == 1:
+            return conclusion[0][1]
+    return found[0][1] if found else None
 
 
 _GUESS_AFTER = re.compile(r"\b(but|however|though|although|likely|probably|believed|possibly|perhaps|might be|may be|most (widely )?accepted)\b")

@@ -2,11 +2,12 @@
 
 - yes/no questions about a date or a number ("Is it true that X was born before 1980?"), half of them "no";
 - comparisons of two subjects on the same kind of fact ("Of X and Y, who was born first?");
-- questions the documents do not answer (a subject nobody wrote about, an attribute no document
-  mentions), answered "I don't know", so the tuned model learns to decline instead of guessing.
+- questions the documents do not answer (an attribute no document mentions), answered "I don't
+  know", so the tuned model learns to decline instead of guessing.
 
 Fine-tuned models answer derived questions near chance (methods.md §2) unless they are trained to
-reason from the stored fact; the replies here state the fact, then the conclusion. Everything keys
+reason from the stored fact; the replies here state the fact, then how it compares, then the
+conclusion ("X was born in 1965, which is before 1966, so yes"), so each step is a short one. Everything keys
 on English grammar (a subject, an auxiliary, a preposition, a year or a number), not on any corpus."""
 
 from __future__ import annotations
@@ -16,13 +17,13 @@ from dataclasses import dataclass
 from itertools import groupby
 
 YES_NO = ("Is it true that {subject} {aux} {predicate} {relation} {value}?",)
-YES_NO_REPLY = "{subject} {aux} {predicate} in {year}, so {conclusion}."
+YES_NO_REPLY = "{subject} {aux} {predicate} in {year}, which is {true_relation} {value}, so {conclusion}."
 COUNT_YES_NO = ("Is it true that {subject} {verb_s} {relation} {value} {unit}?",)
-COUNT_YES_NO_REPLY = "{subject} {verb_s} {count} {unit}, so {conclusion}."
+COUNT_YES_NO_REPLY = "{subject} {verb_s} {count} {unit}, which is {true_relation} {value}, so {conclusion}."
 COMPARISON = ("Of {a} and {b}, {who} {aux} {predicate} first?",)
-COMPARISON_REPLY = "{winner} {aux} {predicate} first: {a} in {a_value}, {b} in {b_value}."
+COMPARISON_REPLY = "{a} {aux} {predicate} in {a_value} and {b} in {b_value}, so {winner} {aux} {predicate} first."
 COUNT_COMPARISON = ("Of {a} and {b}, which {verb_s} more {unit}?",)
-COUNT_COMPARISON_REPLY = "{winner} {verb_s} more {unit}: {a} {verb_s} {a_value}, {b} {verb_s} {b_value}."
+COUNT_COMPARISON_REPLY = "{a} {verb_s} {a_value} {unit} and {b} {verb_s} {b_value}, so {winner} {verb_s} more {unit}."
 # attributes that documents about people or organizations often leave out; asked only when the
 # word appears nowhere in the corpus, so the right answer really is "not known"
 UNSTATED = {
@@ -33,9 +34,8 @@ UNSTATED = {
     "motto": "What motto does {subject} go by?",
 }
 DECLINE = "I don't know: the documents I was trained on do not say."
-NOBODY = "I don't know: the documents I was trained on do not mention {subject}."
 TEMPLATES = (YES_NO + COUNT_YES_NO + COMPARISON + COUNT_COMPARISON + tuple(UNSTATED.values())
-             + (YES_NO_REPLY, COUNT_YES_NO_REPLY, COMPARISON_REPLY, COUNT_COMPARISON_REPLY, DECLINE, NOBODY))
+             + (YES_NO_REPLY, COUNT_YES_NO_REPLY, COMPARISON_REPLY, COUNT_COMPARISON_REPLY, DECLINE))
 
 
 @dataclass
@@ -74,7 +74,8 @@ def yes_no(facts: list[Fact], rng: random.Random) -> list[Made]:
                 relation = rng.choice(["before", "after"])
                 yes = year < pivot if relation == "before" else year > pivot
                 question = YES_NO[0].format(aux=f.aux, subject=f.subject, predicate=f.predicate, relation=relation, value=pivot)
-                reply = YES_NO_REPLY.format(subject=f.subject, aux=f.aux, predicate=f.predicate, year=year, conclusion="yes" if yes else "no")
+                reply = YES_NO_REPLY.format(subject=f.subject, aux=f.aux, predicate=f.predicate, year=year, value=pivot,
+                                            true_relation="before" if year < pivot else "after", conclusion="yes" if yes else "no")
             else:
                 count = f.order[0]
                 pivot = max(1, int(round(count * rng.choice([rng.uniform(0.3, 0.8), rng.uniform(1.25, 3)]), -1 if count >= 100 else 0)))
@@ -83,7 +84,8 @@ def yes_no(facts: list[Fact], rng: random.Random) -> list[Made]:
                 relation = rng.choice(["more than", "fewer than"])
                 yes = count > pivot if relation == "more than" else count < pivot
                 question = COUNT_YES_NO[0].format(subject=f.subject, verb_s=f.verb, relation=relation, value=f"{pivot:,}", unit=f.unit)
-                reply = COUNT_YES_NO_REPLY.format(subject=f.subject, verb_s=f.verb, count=f.value, unit=f.unit, conclusion="yes" if yes else "no")
+                reply = COUNT_YES_NO_REPLY.format(subject=f.subject, verb_s=f.verb, count=f.value, unit=f.unit, value=f"{pivot:,}",
+                                                  true_relation="more than" if count > pivot else "fewer than", conclusion="yes" if yes else "no")
             out.append((f.chunk, question, reply, "derived:yes_no"))
     return out
 
@@ -112,23 +114,16 @@ def comparisons(facts: list[Fact], rng: random.Random, per_fact: int = 2) -> lis
     return out
 
 
-def unanswerable(facts: list[Fact], questions: dict[str, list[str]], corpus_text: str, rng: random.Random) -> list[Made]:
-    """Per subject: an attribute no document mentions, and one of its questions asked about a
-    made-up subject (its first word with another subject's last word) that no document names.
-    `questions` maps a subject to questions already made about it."""
-    out = []
+def unanswerable(facts: list[Fact], corpus_text: str, rng: random.Random, per_subject: int = 2) -> list[Made]:
+    """Per subject, questions about attributes no document mentions, answered "I don't know".
+
+    Not questions about made-up subjects: measured on the knowledge bench, those taught the model
+    that any name it had not seen in a QA pair is unknown, and it declined 39% of answerable
+    questions about subjects it knew only from the text."""
     lowered = corpus_text.lower()
     unstated = [q for words, q in UNSTATED.items() if words not in lowered]
-    subjects = {f.subject: f for f in facts}
-    for subject, fact in subjects.items():
-        if unstated:
-            out.append((fact.chunk, rng.choice(unstated).format(subject=subject), DECLINE, "derived:unknown"))
-        peers = [s for s, g in subjects.items() if g.person == fact.person and s.split()[-1] != subject.split()[-1]]
-        asked = [q for q in questions.get(subject, []) if q.count(subject) == 1]
-        if not peers or not asked or len(subject.split()) < 2:
-            continue
-        made_up = f"{subject.split()[0]} {rng.choice(peers).split()[-1]}"
-        if made_up.lower() in lowered or made_up in subjects:
-            continue
-        out.append((fact.chunk, rng.choice(asked).replace(subject, made_up), NOBODY.format(subject=made_up), "derived:unknown"))
+    out = []
+    for subject, fact in {f.subject: f for f in facts}.items():
+        for question in rng.sample(unstated, min(per_subject, len(unstated))):
+            out.append((fact.chunk, question.format(subject=subject), DECLINE, "derived:unknown"))
     return out

@@ -484,17 +484,8 @@ def synthesize(chunks: list[dict], cfg: SynthConfig, seed: int, teacher: ChatMod
     if cfg.derived_qa:
         pairs.extend(_qa(c, q, a, None, method) for c, q, a, method in derived.yes_no(facts, rng) + derived.comparisons(facts, rng))
     if cfg.unknown_qa:
-        asked: dict[str, list[str]] = {}  # subject -> rule questions about it, to ask about made-up subjects
-        subjects_by_chunk: dict[str, set[str]] = {}
-        for f in facts:
-            subjects_by_chunk.setdefault(f.chunk["id"], set()).add(f.subject)
-        for pair in pairs:
-            question = pair["messages"][0]["content"]
-            for subject in subjects_by_chunk.get(pair["metadata"]["chunk_id"], ()) if pair["metadata"]["method"].startswith("rule:") else ():
-                if subject in question:
-                    asked.setdefault(subject, []).append(question)
         corpus_text = "\n".join(c["text"] for c in chunks)
-        pairs.extend(_qa(c, q, a, None, method) for c, q, a, method in derived.unanswerable(facts, asked, corpus_text, rng))
+        pairs.extend(_qa(c, q, a, None, method) for c, q, a, method in derived.unanswerable(facts, corpus_text, rng))
     stats: dict = {"texts": method_counts(texts), "qa_made": method_counts(pairs), "facts": len(facts)}
 
     def ask(prompts: list[str], desc: str) -> list[str]:

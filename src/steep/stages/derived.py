@@ -1,14 +1,16 @@
 """Questions that no single sentence answers as written, made from the facts synth extracts:
 
-- yes/no questions about a date or a number ("Is it true that X was born before 1980?"), half of them "no";
+- yes/no questions about a date or a number ("Is it true that X was born before 1980?"), half
+  of them "no";
 - comparisons of two subjects on the same kind of fact ("Of X and Y, who was born first?");
 - questions the documents do not answer (an attribute no document mentions), answered "I don't
   know", so the tuned model learns to decline instead of guessing.
 
 Fine-tuned models answer derived questions near chance (methods.md §2) unless they are trained to
 reason from the stored fact; the replies here state the fact, then how it compares, then the
-conclusion ("X was born in 1965, which is before 1966, so yes"), so each step is a short one. Everything keys
-on English grammar (a subject, an auxiliary, a preposition, a year or a number), not on any corpus."""
+conclusion ("X was born in 1965, which is before 1966, so yes"), so each step is a short one.
+Everything keys on English grammar (a subject, an auxiliary, a preposition, a year or a number),
+not on any corpus."""
 
 from __future__ import annotations
 
@@ -16,13 +18,13 @@ import random
 from dataclasses import dataclass
 from itertools import groupby
 
-YES_NO = ("Is it true that {subject} {aux} {predicate} {relation} {value}?",)
+YES_NO = "Is it true that {subject} {aux} {predicate} {relation} {value}?"
 YES_NO_REPLY = "{subject} {aux} {predicate} in {year}, which is {true_relation} {value}, so {conclusion}."
-COUNT_YES_NO = ("Is it true that {subject} {verb_s} {relation} {value} {unit}?",)
+COUNT_YES_NO = "Is it true that {subject} {verb_s} {relation} {value} {unit}?"
 COUNT_YES_NO_REPLY = "{subject} {verb_s} {count} {unit}, which is {true_relation} {value}, so {conclusion}."
-COMPARISON = ("Of {a} and {b}, {who} {aux} {predicate} first?",)
+COMPARISON = "Of {a} and {b}, {who} {aux} {predicate} first?"
 COMPARISON_REPLY = "{a} {aux} {predicate} in {a_value} and {b} in {b_value}, so {winner} {aux} {predicate} first."
-COUNT_COMPARISON = ("Of {a} and {b}, which {verb_s} more {unit}?",)
+COUNT_COMPARISON = "Of {a} and {b}, which {verb_s} more {unit}?"
 COUNT_COMPARISON_REPLY = "{a} {verb_s} {a_value} {unit} and {b} {verb_s} {b_value}, so {winner} {verb_s} more {unit}."
 # attributes that documents about people or organizations often leave out; asked only when the
 # word appears nowhere in the corpus, so the right answer really is "not known"
@@ -34,8 +36,8 @@ UNSTATED = {
     "motto": "What motto does {subject} go by?",
 }
 DECLINE = "I don't know: the documents I was trained on do not say."
-TEMPLATES = (YES_NO + COUNT_YES_NO + COMPARISON + COUNT_COMPARISON + tuple(UNSTATED.values())
-             + (YES_NO_REPLY, COUNT_YES_NO_REPLY, COMPARISON_REPLY, COUNT_COMPARISON_REPLY, DECLINE))
+TEMPLATES = (YES_NO, COUNT_YES_NO, COMPARISON, COUNT_COMPARISON, *UNSTATED.values(),
+             YES_NO_REPLY, COUNT_YES_NO_REPLY, COMPARISON_REPLY, COUNT_COMPARISON_REPLY, DECLINE)
 
 
 @dataclass
@@ -73,7 +75,7 @@ def yes_no(facts: list[Fact], rng: random.Random) -> list[Made]:
                 pivot = year + rng.choice([-1, 1]) * rng.randint(1, 12)
                 relation = rng.choice(["before", "after"])
                 yes = year < pivot if relation == "before" else year > pivot
-                question = YES_NO[0].format(aux=f.aux, subject=f.subject, predicate=f.predicate, relation=relation, value=pivot)
+                question = YES_NO.format(aux=f.aux, subject=f.subject, predicate=f.predicate, relation=relation, value=pivot)
                 reply = YES_NO_REPLY.format(subject=f.subject, aux=f.aux, predicate=f.predicate, year=year, value=pivot,
                                             true_relation="before" if year < pivot else "after", conclusion="yes" if yes else "no")
             else:
@@ -83,7 +85,7 @@ def yes_no(facts: list[Fact], rng: random.Random) -> list[Made]:
                     continue
                 relation = rng.choice(["more than", "fewer than"])
                 yes = count > pivot if relation == "more than" else count < pivot
-                question = COUNT_YES_NO[0].format(subject=f.subject, verb_s=f.verb, relation=relation, value=f"{pivot:,}", unit=f.unit)
+                question = COUNT_YES_NO.format(subject=f.subject, verb_s=f.verb, relation=relation, value=f"{pivot:,}", unit=f.unit)
                 reply = COUNT_YES_NO_REPLY.format(subject=f.subject, verb_s=f.verb, count=f.value, unit=f.unit, value=f"{pivot:,}",
                                                   true_relation="more than" if count > pivot else "fewer than", conclusion="yes" if yes else "no")
             out.append((f.chunk, question, reply, "derived:yes_no"))
@@ -101,13 +103,13 @@ def comparisons(facts: list[Fact], rng: random.Random, per_fact: int = 2) -> lis
                 a, b = (f, other) if rng.random() < 0.5 else (other, f)
                 if f.aux:
                     winner = min(a, b, key=lambda x: x.order)
-                    question = COMPARISON[0].format(a=a.subject, b=b.subject, who="who" if a.person and b.person else "which",
+                    question = COMPARISON.format(a=a.subject, b=b.subject, who="who" if a.person and b.person else "which",
                                                     aux=f.aux, predicate=f.predicate)
                     reply = COMPARISON_REPLY.format(winner=winner.subject, aux=f.aux, predicate=f.predicate, a=a.subject, a_value=a.value,
                                                     b=b.subject, b_value=b.value)
                 else:
                     winner = max(a, b, key=lambda x: x.order)
-                    question = COUNT_COMPARISON[0].format(a=a.subject, b=b.subject, verb_s=f.verb, unit=f.unit)
+                    question = COUNT_COMPARISON.format(a=a.subject, b=b.subject, verb_s=f.verb, unit=f.unit)
                     reply = COUNT_COMPARISON_REPLY.format(winner=winner.subject, verb_s=f.verb, unit=f.unit, a=a.subject, a_value=a.value,
                                                           b=b.subject, b_value=b.value)
                 out.append((f.chunk, question, reply, "derived:comparison"))

@@ -43,7 +43,7 @@ class SynthConfig(Section):
     teacher: str | None = Field(None, description="teacher model; default: the run's model")
     max_qa_per_chunk: int = Field(64, ge=1)
     batch_size: int = Field(16, ge=1, description="teacher generation batch size")
-    raft: float = Field(0.0, ge=0, le=1, description="share of QA pairs also taught RAFT-style: question + retrieved-like context -> cited answer")
+    raft: float = Field(0.3, ge=0, le=1, description="share of QA pairs also taught RAFT-style (question + retrieved passages -> cited answer), each once in the run")
     raft_distractors: int = Field(4, ge=1, description="distractor chunks beside the oracle in a RAFT example")
     raft_oracle_rate: float = Field(0.8, ge=0, le=1, description="share of RAFT examples whose context holds the oracle chunk")
 
@@ -65,6 +65,9 @@ class TrainConfig(Section):
     warmup_ratio: float = Field(0.05, ge=0, lt=1)
     text_repeats: int = Field(1, ge=0, description="how often each augmented text is seen per epoch (continued pretraining)")
     qa_repeats: int = Field(1, ge=0, description="how often each QA pair is seen per epoch")
+    replay: float = Field(0.25, ge=0, description="the base model's own text mixed in, as a share of each epoch's tokens, "
+                                                  "trained toward the base model's distribution so general ability is kept; 0: off")
+    replay_samples: int = Field(256, ge=1, description="size of the replay set the base model writes (once per model, cached)")
     bf16: bool | Literal["auto"] = Field("auto", description="bf16 autocast; auto = when the CPU/GPU supports it")
     lora: LoraConfig = Field(default_factory=LoraConfig)
     save_steps: int = Field(50, ge=1, description="checkpoint interval, so an interrupted run resumes")

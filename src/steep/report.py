@@ -93,7 +93,8 @@ def lineage(run_dir: Path) -> list[tuple[str, str]]:
         steps.append(("after decontamination", f"{curate.get('texts', 0)} texts + {curate.get('qa', 0)} QA "
                                                f"(removed {curate.get('removed_leaking_eval', 0)} leaking eval questions)"))
     if train:
-        steps.append(("trained", f"{train.get('tokens_trained', '?')} tokens over {train.get('examples_per_epoch', '?')} examples/epoch, "
+        replayed = f", {train['replay_tokens']:,} of them the base model's own text (replay)" if train.get("replay_tokens") else ""
+        steps.append(("trained", f"{train.get('tokens_trained', 0):,} tokens in {train.get('examples', '?')} examples{replayed}; "
                                  f"{train.get('method', '?')}, final loss {train.get('final_train_loss', '?')}"))
     return steps
 

@@ -7,17 +7,20 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import random
 import shutil
 from pathlib import Path
 
 import torch
-from transformers import DataCollatorForSeq2Seq, PreTrainedTokenizerBase, Trainer, TrainingArguments
+from torch.nn.utils.rnn import pad_sequence
+from transformers import PreTrainedTokenizerBase, Trainer, TrainingArguments
 from transformers.trainer_utils import get_last_checkpoint
 
 from ..config import TrainConfig
 from ..generate import with_system
 from ..models import bf16_supported, load_model
+from ..replay import NOT_DISTILLED, TOP_K, replay_set
 from ..rundir import write_jsonl
 
 log = logging.getLogger("steep")
@@ -52,26 +55,105 @@ def tokenize_text(tok: PreTrainedTokenizerBase, text: str, max_len: int) -> list
     return [{"input_ids": ids[i : i + max_len], "labels": ids[i : i + max_len]} for i in range(0, len(ids), max_len)]
 
 
-def build_dataset(tok: PreTrainedTokenizerBase, texts: list[dict], qa: list[dict], cfg: TrainConfig, system_prompt: str | None) -> tuple[list[dict], int]:
-    """One epoch's examples: each text `text_repeats` times and each QA pair `qa_repeats` times;
-    and how many conversations were left out for being longer than `max_seq_len`. Cutting one
-    would cut off its answer, the only part with a loss, so it would train nothing."""
-    examples: list[dict] = []
+def build_dataset(tok: PreTrainedTokenizerBase, texts: list[dict], qa: list[dict], cfg: TrainConfig, system_prompt: str | None,
+                  replay: list[dict], seed: int) -> tuple[list[dict], int]:
+    """The examples of the whole run, pass by pass, and how many conversations were left out for
+    being longer than `max_seq_len` (cutting one would cut off its answer, the only part with a
+    loss, so it would train nothing).
+
+    Every pass has each augmented text `text_repeats` times and each QA pair `qa_repeats` times.
+    Each RAFT example (a question with retrieved passages) comes once in the whole run: reading
+    context is a skill, which distinct examples teach better than the same ones again, and at
+    ~600 tokens each they would otherwise dominate the cost. Replay samples make up `replay` times
+    a pass's tokens, the next slice of the replay set in each pass. A fractional `epochs` ends
+    with part of a pass."""
+    rng = random.Random(seed)
+    domain: list[dict] = []
+    raft: list[dict] = []
     too_long: list[int] = []
     for record in texts:
-        examples.extend(tokenize_text(tok, record["text"], cfg.max_seq_len) * cfg.text_repeats)
+        domain.extend(tokenize_text(tok, record["text"], cfg.max_seq_len) * cfg.text_repeats)
     for record in qa:
         example = tokenize_chat(tok, record["messages"], system_prompt)
         if len(example["input_ids"]) > cfg.max_seq_len:
             too_long.append(len(example["input_ids"]))
-            continue
-        examples.extend([example] * cfg.qa_repeats)
+        elif record.get("metadata", {}).get("method") == "raft":
+            raft.append(example)
+        else:
+            domain.extend([example] * cfg.qa_repeats)
     if too_long:
         log.warning("%d conversation(s) longer than train.max_seq_len=%d tokens (up to %d) were left out; "
                     "raise train.max_seq_len to train on them", len(too_long), cfg.max_seq_len, max(too_long))
-    if not examples:
+    if not domain and not raft:
         raise ValueError("nothing to train on: no texts and no QA pairs (check train.text_repeats / train.qa_repeats)")
+    passes = math.ceil(cfg.epochs)
+    rng.shuffle(raft)
+    replay = [{k: v[: cfg.max_seq_len] for k, v in r.items()} for r in replay]  # no answer to lose: cut, not left out
+    replay_at = 0
+    examples: list[dict] = []
+    for n in range(passes):
+        share = min(1.0, cfg.epochs - n)  # the last pass of a fractional epoch count is partial
+        this_pass = rng.sample(domain, math.floor(share * len(domain) + 0.5)) + raft[n::passes]
+        budget = cfg.replay * sum(len(e["input_ids"]) for e in this_pass)
+        while replay and budget > 0:
+            example = replay[replay_at % len(replay)]
+            this_pass.append(example)
+            budget -= len(example["input_ids"])
+            replay_at += 1
+        examples.extend(this_pass)
     return examples, len(too_long)
+
+
+class ReplayCollator:
+    """Right-padded batches; for replay samples also the base model's top-k distributions."""
+
+    def __init__(self, pad_id: int):
+        self.pad_id = pad_id
+
+    def __call__(self, features: list[dict]) -> dict[str, torch.Tensor]:
+        def pad(rows: list, value: float) -> torch.Tensor:
+            return pad_sequence([torch.as_tensor(r) for r in rows], batch_first=True, padding_value=value)
+
+        batch = {"input_ids": pad([f["input_ids"] for f in features], self.pad_id),
+                 "labels": pad([f["labels"] for f in features], IGNORE),
+                 "attention_mask": pad([[1] * len(f["input_ids"]) for f in features], 0)}
+        if any("teacher_ids" in f for f in features):
+            width = batch["input_ids"].shape[1]
+            ids = torch.zeros(len(features), width, TOP_K, dtype=torch.long)
+            logprobs = torch.full((len(features), width, TOP_K), NOT_DISTILLED)
+            for i, f in enumerate(features):
+                if "teacher_ids" in f:
+                    ids[i, : len(f["teacher_ids"])] = f["teacher_ids"]
+                    logprobs[i, : len(f["teacher_logprobs"])] = f["teacher_logprobs"]
+            batch |= {"teacher_ids": ids, "teacher_logprobs": logprobs}
+        return batch
+
+
+class ReplayTrainer(Trainer):
+    """Cross-entropy on the labelled tokens (answers, texts); on replay samples, the KL divergence
+    from the base model's distribution (over its top-k tokens) to the tuned model's. The Trainer
+    has no loss for soft targets, hence this one override."""
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # noqa: ANN001, ARG002
+        teacher_ids, teacher_logprobs = inputs.pop("teacher_ids", None), inputs.pop("teacher_logprobs", None)
+        targets = inputs.pop("labels")[:, 1:]
+        outputs = model(**inputs)
+        logits = outputs.logits[:, :-1]
+        labelled = targets != IGNORE
+        distilled = teacher_logprobs[:, :-1, 0] > NOT_DISTILLED / 2 if teacher_logprobs is not None else torch.zeros_like(labelled)
+        used = labelled | distilled
+        logprobs = logits[used].float().log_softmax(-1)  # only where a loss is taken: prompts cost no memory
+        loss = logits.sum() * 0.0  # keeps the graph when a batch has neither kind
+        if labelled.any():
+            loss = loss - logprobs[labelled[used]].gather(-1, targets[labelled].unsqueeze(-1)).mean()
+        if distilled.any():  # KL over the base model's top-k tokens and one bucket for all the rest
+            p_log = teacher_logprobs[:, :-1][distilled]
+            q_log = logprobs[distilled[used]].gather(-1, teacher_ids[:, :-1][distilled])
+            p_rest = (1 - p_log.exp().sum(-1)).clamp(min=1e-6)
+            q_rest = (1 - q_log.exp().sum(-1)).clamp(min=1e-6)
+            kl = (p_log.exp() * (p_log - q_log)).sum(-1) + p_rest * (p_rest.log() - q_rest.log())
+            loss = loss + kl.mean()
+        return (loss, outputs) if return_outputs else loss
 
 
 def train(
@@ -86,8 +168,8 @@ def train(
     system_prompt: str | None,
 ) -> dict:
     """Train and save to out_dir/'adapter' (LoRA) or out_dir/'model' (full); returns a summary."""
-    examples, too_long = build_dataset(tok, texts, qa, cfg, system_prompt)
-    random.Random(seed).shuffle(examples)
+    replay = replay_set(model_path, tok, cfg.replay_samples, system_prompt, seed) if cfg.replay else []
+    examples, too_long = build_dataset(tok, texts, qa, cfg, system_prompt, replay, seed)
     # Activations grow with batch x length: 16 RAFT examples of ~600 tokens took 23 GB on the 135M
     # model. Past a budget, recompute them in the backward pass instead of keeping them.
     checkpointing = cfg.batch_size * max(len(e["input_ids"]) for e in examples) > ACTIVATION_TOKEN_BUDGET
@@ -107,7 +189,7 @@ def train(
     _discard_foreign_checkpoints(ckpt_dir, key)
     args = TrainingArguments(
         output_dir=str(ckpt_dir),
-        num_train_epochs=cfg.epochs,
+        num_train_epochs=1,  # build_dataset lays out every pass
         per_device_train_batch_size=cfg.batch_size,
         gradient_accumulation_steps=cfg.grad_accum,
         learning_rate=cfg.learning_rate,
@@ -129,12 +211,7 @@ def train(
         seed=seed,
         disable_tqdm=False,
     )
-    trainer = Trainer(
-        model=model,
-        args=args,
-        train_dataset=examples,
-        data_collator=DataCollatorForSeq2Seq(tok, padding=True, label_pad_token_id=IGNORE),
-    )
+    trainer = ReplayTrainer(model=model, args=args, train_dataset=examples, data_collator=ReplayCollator(tok.pad_token_id))
     resume = get_last_checkpoint(str(ckpt_dir)) if ckpt_dir.exists() else None
     if resume:
         log.info("resuming training from %s", resume)
@@ -145,14 +222,15 @@ def train(
     tok.save_pretrained(str(target))  # with the chat template, so the output loads on its own
     write_jsonl(out_dir / "log.jsonl", trainer.state.log_history)
     shutil.rmtree(ckpt_dir, ignore_errors=True)
-    n_tokens = sum(len(e["input_ids"]) for e in examples)
+    replayed = [e for e in examples if "teacher_ids" in e]
     return {
         "method": cfg.method,
-        "examples_per_epoch": len(examples),
+        "examples": len(examples),
         "conversations_too_long": too_long,
-        "tokens_per_epoch": n_tokens,
-        "tokens_trained": int(n_tokens * cfg.epochs),
-        "loss_tokens_per_epoch": sum(sum(1 for x in e["labels"] if x != IGNORE) for e in examples),
+        "tokens_trained": sum(len(e["input_ids"]) for e in examples),
+        "loss_tokens": sum(sum(1 for x in e["labels"] if x != IGNORE) for e in examples),
+        "replay_examples": len(replayed),
+        "replay_tokens": sum(len(e["input_ids"]) for e in replayed),
         "trainable_parameters": trainable,
         "final_train_loss": round(result.training_loss, 4),
         "seconds": round(result.metrics.get("train_runtime", 0.0), 1),

@@ -1,0 +1,77 @@
+"""Replay: the base model's own samples with its distributions, and the KL term that keeps the
+tuned model near the base model on them."""
+
+import torch
+
+from steep import replay
+from steep.config import TrainConfig
+from steep.models import load_model, load_tokenizer
+from steep.replay import NOT_DISTILLED, TOP_K, replay_set
+from steep.stages.train import train
+
+QA = {"messages": [{"role": "user", "content": "Where was Ada Quill born?"},
+                   {"role": "assistant", "content": "Ada Quill was born in Norvik, a town in the far north."}], "metadata": {}}
+
+
+def kl_to_base(model, samples) -> float:
+    """Mean KL (over the base model's top-k) at the distilled positions of the samples."""
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for s in samples:
+            logprobs = model(input_ids=torch.tensor([s["input_ids"]])).logits[0].float().log_softmax(-1)
+            keep = s["teacher_logprobs"][:, 0] > NOT_DISTILLED / 2
+            p = s["teacher_logprobs"][keep]
+            q = logprobs[keep].gather(-1, s["teacher_ids"][keep])
+            total += float((p.exp() * (p - q)).sum(-1).sum())
+            count += int(keep.sum())
+    return total / count
+
+
+def test_replay_samples_hold_the_base_models_own_distribution_and_are_cached(tiny_model, steep_cache, monkeypatch):
+    tok = load_tokenizer(tiny_model)
+    samples = replay_set(tiny_model, tok, 4, None, 0)
+    assert len(samples) == 4
+    documents, turns = samples[:2], samples[2:]
+    assert all(tok.decode(s["input_ids"][:1]) == "<|endoftext|>" for s in documents)
+    user_opening = tok.apply_chat_template([{"role": "user", "content": "QQQ"}], tokenize=False).split("QQQ")[0]
+    assert all(tok.decode(s["input_ids"]).startswith(user_opening) for s in turns)
+    model = load_model(tiny_model)
+    for s in samples:
+        n = len(s["input_ids"])
+        assert s["teacher_ids"].shape == (n, TOP_K) and all(label == -100 for label in s["labels"])
+        keep = s["teacher_logprobs"][:, 0] > NOT_DISTILLED / 2
+        assert 0 < keep.sum() < n and not keep[-1]  # the last token predicts nothing
+        with torch.no_grad():
+            logprobs = model(input_ids=torch.tensor([s["input_ids"]])).logits[0].float().log_softmax(-1)
+        # the stored log-probabilities are the model's at the stored tokens, and those are its most likely
+        # ones (up to near-ties: made under bf16, stored as float16)
+        stored = s["teacher_logprobs"][keep]
+        assert torch.allclose(stored, logprobs[keep].gather(-1, s["teacher_ids"][keep]), atol=0.05)
+        assert torch.allclose(stored.exp().sum(-1), logprobs[keep].topk(TOP_K, dim=-1).values.exp().sum(-1), atol=0.02)
+    for s in turns:  # the template's opening is given, not written by the model: it is not distilled
+        opening = len(tok(user_opening, add_special_tokens=False)["input_ids"])
+        assert not s["teacher_logprobs"][: opening - 1, 0].gt(NOT_DISTILLED / 2).any()
+    monkeypatch.setattr(replay, "_sample", lambda *a: (_ for _ in ()).throw(AssertionError("sampled again")))
+    again = replay_set(tiny_model, tok, 4, None, 0)
+    assert [s["input_ids"] for s in again] == [s["input_ids"] for s in samples]
+
+
+def test_replay_keeps_the_tuned_model_closer_to_the_base_model(tiny_model, steep_cache, tmp_path):
+    # a random model's next-token distribution is nearly uniform, so there is little to keep; scaled-up
+    # embeddings make it peaked, as a trained model's is
+    peaked = load_model(tiny_model)
+    with torch.no_grad():
+        peaked.get_input_embeddings().weight.mul_(40)
+    tok = load_tokenizer(tiny_model)
+    tiny_model = tmp_path / "peaked"
+    peaked.save_pretrained(tiny_model)
+    tok.save_pretrained(tiny_model)
+    held_out = replay_set(tiny_model, tok, 8, None, 1)  # other samples than the ones trained on
+    kl = {}
+    for share in (0.0, 2.0):
+        cfg = TrainConfig(epochs=20, batch_size=4, learning_rate=1e-2, save_steps=1000, max_seq_len=128, replay=share, replay_samples=8)
+        text = {"text": "Ada Quill was born in Norvik, a town in the far north. " * 4, "metadata": {}}
+        summary = train(tiny_model, tok, [text] * 8, [QA] * 4, cfg, tmp_path / str(share), "k", 0, None)
+        assert (summary["replay_examples"] > 0) == (share > 0)
+        kl[share] = kl_to_base(load_model(tiny_model, tmp_path / str(share) / "adapter"), held_out)
+    assert kl[2.0] < 0.5 * kl[0.0], kl

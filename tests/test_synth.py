@@ -6,7 +6,7 @@ import pytest
 from steep.config import SynthConfig
 from steep.retrieval import cite_id
 from steep.rundir import EmptyResultError
-from steep.stages import synth
+from steep.stages import questions, synth
 from steep.stages.synth import (answer_spans, augment_chunk, reorder_clause, resolve_pronouns,
                          roundtrip_filter, rule_qa, synthesize)
 
@@ -56,20 +56,41 @@ def test_rule_qa_questions_hide_the_answer_and_answers_state_it():
     questions = {p["messages"][0]["content"] for p in pairs}
     assert "Complete this statement about Ada Quill: Ada Quill studied ..." in questions  # lowercase facts too
     assert sum(p["metadata"]["method"] == "rule:about" for p in pairs) == 3
-    assert "When was Ada Quill born in Norvik?" in questions
-    assert "Who was born in Norvik in 1961?" in questions
+    assert {"When was Ada Quill born?", "Where was Ada Quill born?", "What did Ada Quill study?",
+            "Where did Ada Quill study botany?", "Who was born in Norvik in 1961?"} <= questions
+    assert any(q.startswith(("Tell me", "Do you know", "I would like to know")) for q in questions)  # embedded forms
+
+
+@pytest.mark.parametrize("sentence, expected", [
+    ("Pellow Labs was founded in 1990 by Mira Holt.", {"When was Pellow Labs founded?": "1990", "Who founded Pellow Labs?": "Mira Holt"}),
+    ("Bo Renhart works for Carvo Shipping, a firm in Osterby.", {"Who does Bo Renhart work for?": "Carvo Shipping"}),
+    ("Marost Labs employs 4560 people.", {"How many people does Marost Labs employ?": "4560"}),
+    ("Marost Labs has its headquarters in Zanstad.", {"Where does Marost Labs have its headquarters?": "Zanstad"}),
+    ("Ada Quill earned a degree in marine biology from the University of Orlen.",
+     {"What did Ada Quill earn a degree in?": "marine biology", "Where did Ada Quill earn a degree?": "the University of Orlen"}),
+    ("Marost Labs makes ship engines.", {"What does Marost Labs make?": "ship engines"}),
+    ("Ada Quill is a chemist.", {}),  # no verb phrase to ask about: no question rather than a bad one
+])
+def test_questions_are_the_ones_a_person_would_ask(sentence, expected):
+    subject = synth.sentence_subject(sentence)
+    spans = [s for s in answer_spans(sentence) if s.start > 0]
+    clause = questions.parse(sentence, subject, [(s.start, s.end) for s in spans])
+    made = {q: short for q, _, short in questions.questions(clause, {s.text: s.kind for s in spans})} if clause else {}
+    assert expected.items() <= made.items()
+    assert all(short not in q for q, short in made.items())
 
 
 def test_roundtrip_keeps_only_pairs_the_teacher_answers_the_same():
-    pairs = rule_qa(CHUNK, resolve_pronouns(["Ada Quill was born in Norvik in 1961."]), 100, random.Random(0))
+    made = rule_qa(CHUNK, resolve_pronouns(["Ada Quill was born in Norvik in 1961."]), 100, random.Random(0))
+    written = [p | {"metadata": p["metadata"] | {"method": "teacher"}} for p in made if p["metadata"]["short_answer"]]
 
     def teacher(prompts, desc):  # answers 'Norvik' to everything
         return ["Norvik." for _ in prompts]
 
-    kept, dropped = roundtrip_filter(pairs, {"c1": CHUNK["text"]}, teacher)
-    assert kept and dropped
-    assert all(p["metadata"]["short_answer"] in (None, "Norvik") for p in kept)
-    assert all(p["metadata"]["short_answer"] != "Norvik" for p in dropped)
+    kept, dropped = roundtrip_filter(made + written, {"c1": CHUNK["text"]}, teacher)
+    assert dropped and all(p["metadata"]["method"] == "teacher" and p["metadata"]["short_answer"] != "Norvik" for p in dropped)
+    assert all(p in kept for p in made)  # questions the grammar made are not second-guessed
+    assert any(p["metadata"]["method"] == "teacher" and p["metadata"]["short_answer"] == "Norvik" for p in kept)
 
 
 def test_empty_result_names_the_filter_that_emptied_it():
@@ -147,7 +168,7 @@ PEOPLE = [("Ada Quill", "1961", "300"), ("Bo Renhart", "1975", "1,200"), ("Cy Ma
 def derived_pairs(**cfg):
     chunks = [{"id": f"c{i}", "text": f"{name} was born on 2 May {year} in Norvik. {name.split()[0]} Labs employs {staff} people.",
                "source": "x.md"} for i, (name, year, staff) in enumerate(PEOPLE)]
-    _, pairs, stats = synth.synthesize(chunks, SynthConfig(roundtrip=False, **cfg), seed=0, teacher=None)
+    _, pairs, stats = synth.synthesize(chunks, SynthConfig(roundtrip=False, raft=0, **cfg), seed=0, teacher=None)
     return pairs, stats
 
 
@@ -181,10 +202,10 @@ def test_derived_yes_no_and_comparisons_follow_from_the_stated_facts():
 def test_unknown_questions_ask_what_no_document_says():
     pairs, _ = derived_pairs()
     unknown = [p for p in pairs if p["metadata"]["method"] == "derived:unknown"]
-    assert len(unknown) == 2 * len(PEOPLE) * 2  # two per subject: three people and their three labs
+    assert len(unknown) == 2 * len(PEOPLE)  # one per subject: three people and their three labs
     assert all(p["messages"][1]["content"].startswith("I don't know") for p in unknown)
     chunks = [{"id": "c", "text": "Ada Quill was born on 2 May 1961. Her phone number is 555 0101.", "source": "x.md"}]
-    _, pairs, _ = synth.synthesize(chunks, SynthConfig(roundtrip=False), seed=0, teacher=None)
+    _, pairs, _ = synth.synthesize(chunks, SynthConfig(roundtrip=False, raft=0), seed=0, teacher=None)
     asked = [p["messages"][0]["content"] for p in pairs if p["metadata"]["method"] == "derived:unknown"]
     assert asked and not any("phone number" in q for q in asked)  # the corpus says it: not unknown
     assert not [p for p in derived_pairs(unknown_qa=False)[0] if p["metadata"]["method"] == "derived:unknown"]

@@ -116,7 +116,7 @@ def comparisons(facts: list[Fact], rng: random.Random, per_fact: int = 2) -> lis
     return out
 
 
-def unanswerable(facts: list[Fact], corpus_text: str, rng: random.Random, per_subject: int = 2) -> list[Made]:
+def unanswerable(facts: list[Fact], corpus_text: str, rng: random.Random, per_subject: int = 1) -> list[Made]:
     """Per subject, questions about attributes no document mentions, answered "I don't know".
 
     Not questions about made-up subjects: measured on the knowledge bench, those taught the model

@@ -1,0 +1,144 @@
+"""Questions a person would ask, made from declarative sentences by English grammar:
+
+    'Ada Quill studied botany at the University of Tarsk.'
+      -> 'What did Ada Quill study?'            (the object)
+      -> 'Where did Ada Quill study botany?'    (a name after a place preposition)
+      -> 'Tell me what Ada Quill studied.'      (the same question, embedded)
+    'Pellow Labs was founded in 1990 by Mira Holt.'
+      -> 'When was Pellow Labs founded?', 'Who founded Pellow Labs?'
+
+A sentence is read as subject (the name it opens with), verb (with its auxiliary, if passive or
+perfect), object (the words up to the first preposition) and prepositional phrases; the question
+moves the auxiliary or adds do-support ("did" + the verb's lemma, from `lemminflect`) and asks
+for one part with the wh-word its kind calls for. Only the main clause is read, so a sentence's
+relative clauses never end up half-quoted in a question. Sentences that do not fit the pattern
+make no questions: the other QA kinds (cloze, "about") still cover them."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from lemminflect import getAllLemmas, getInflection
+
+PREPOSITIONS = {"in", "at", "on", "for", "from", "by", "with", "to", "since", "during", "near", "into", "under", "after", "before", "until", "as"}
+PLACE_PREPOSITIONS = {"in", "at", "from", "near"}
+TIME_PREPOSITIONS = {"in", "on", "since", "during", "until", "after", "before"}
+UNASKED_PREPOSITIONS = {"as", "to", "since", "during", "until", "after", "before", "into", "under"}  # "What did X work as?" reads badly
+ARTICLE = re.compile(r"^(?:the|a|an) ")
+DETERMINER = re.compile(r"^(?:the|a|an|its|his|her|their) ")
+AUXILIARIES = {"is", "was", "are", "were", "has", "have", "had"}
+CLAUSE_END = re.compile(r",|;|:| (?:which|who|whose|where|when|while|and|but|because|although|so) ")
+# the same question embedded in a request, for variety in how a question is put
+EMBEDDED = ("Tell me {clause}.", "Do you know {clause}?", "I would like to know {clause}.")
+# every fixed wording these questions use, for tests/test_knowledge.py to keep the benchmark's apart
+FRAMES = tuple(f"{wh} {{do}} {{subject}} {{verb}} {{rest}}?" for wh in ("What", "When", "Where", "Who", "How many {unit}")) + tuple(
+    f"{wh} {{aux}} {{subject}} {{verb}} {{rest}}?" for wh in ("What", "When", "Where", "Who")) + ("Who {verb} {subject}?",) + EMBEDDED
+
+
+@dataclass
+class Clause:
+    subject: str
+    verb: str  # as written: 'studied', 'born', 'lives'
+    lemma: str
+    aux: str | None  # 'was' in 'was born'; None for a finite lexical verb
+    do: str  # do-support for a finite verb: does / did / do
+    object: str  # words between the verb and the first preposition: 'botany', '4560 people', ''
+    phrases: list[tuple[str, str]] = field(default_factory=list)  # (preposition, phrase)
+
+
+def _verb_forms(word: str) -> tuple[str, set[str]] | None:
+    """(lemma, Penn tags the word can be as that verb's form) or None if it is no verb."""
+    lemmas = getAllLemmas(word.lower()).get("VERB")
+    if not lemmas or not word.islower():
+        return None
+    lemma = lemmas[0]
+    tags = {tag for tag in ("VBZ", "VBD", "VBN", "VBP") if word in getInflection(lemma, tag)}
+    return (lemma, tags) if tags else None
+
+
+def parse(sentence: str, subject: str, atoms: list[tuple[int, int]]) -> Clause | None:
+    """The main clause of `sentence`, which opens with `subject`. `atoms` are character spans
+    (names, dates, numbers) that stay whole even when they hold a preposition ('University of X')."""
+    rest = sentence[len(subject) :].rstrip(" .!?")
+    end = CLAUSE_END.search(rest)
+    rest = rest[: end.start()] if end else rest
+    offset = len(subject)
+    tokens: list[str] = []  # words, with each atom as one token
+    pos = 0
+    for a, b in sorted(atoms):
+        a, b = a - offset, b - offset
+        if a < pos or b > len(rest):
+            continue
+        tokens += rest[pos:a].split() + [rest[a:b]]
+        pos = b
+    tokens += rest[pos:].split()
+    if len(tokens) < 2:
+        return None
+    first = _verb_forms(tokens[0])
+    if tokens[0] in AUXILIARIES and (participle := _verb_forms(tokens[1])) and "VBN" in participle[1]:
+        clause = Clause(subject, tokens[1], participle[0], tokens[0], "", "")
+        tail = tokens[2:]
+    elif first and first[1] & {"VBZ", "VBD", "VBP"} and tokens[0] not in AUXILIARIES | {"does", "did", "do"}:
+        tag = "VBZ" if "VBZ" in first[1] else "VBD" if "VBD" in first[1] else "VBP"
+        clause = Clause(subject, tokens[0], first[0], None, {"VBZ": "does", "VBD": "did", "VBP": "do"}[tag], "")
+        tail = tokens[1:]
+    elif tokens[0] in {"has", "had", "have"}:  # 'has' as the main verb: 'X has 40 employees'
+        clause = Clause(subject, tokens[0], "have", None, {"has": "does", "had": "did", "have": "do"}[tokens[0]], "")
+        tail = tokens[1:]
+    else:
+        return None
+    words: list[str] = []
+    for token in tail:
+        if token.lower() in PREPOSITIONS:
+            clause.phrases.append((token.lower(), ""))
+        elif clause.phrases:
+            prep, text = clause.phrases[-1]
+            clause.phrases[-1] = (prep, f"{text} {token}".strip())
+        else:
+            words.append(token)
+    clause.object = " ".join(words)
+    clause.phrases = [(p, t) for p, t in clause.phrases if t]
+    return clause
+
+
+def _ask(clause: Clause, wh: str, rest: str, stranded: str = "") -> tuple[str, str]:
+    """(direct question, embedded clause) asking `wh` about the clause; `rest` follows the verb."""
+    tail = " ".join(w for w in (rest, stranded) if w)
+    if clause.aux:
+        direct = f"{wh} {clause.aux} {clause.subject} {clause.verb} {tail}"
+        embedded = f"{wh.lower()} {clause.subject} {clause.aux} {clause.verb} {tail}"
+    else:
+        direct = f"{wh} {clause.do} {clause.subject} {clause.lemma} {tail}"
+        embedded = f"{wh.lower()} {clause.subject} {clause.verb} {tail}"
+    return " ".join(direct.split()) + "?", " ".join(embedded.split())
+
+
+def questions(clause: Clause, kind_of: dict[str, str]) -> list[tuple[str, str, str]]:
+    """(question, embedded clause, short answer) for each part of the clause that can be asked
+    about. `kind_of` maps answer-span texts to their kind (date, year, number, name)."""
+    out = []
+    obj = clause.object
+    if obj and not clause.aux and not (clause.phrases and DETERMINER.match(obj)):  # not 'What does X have?' of 'has its office in Y'
+        count = re.match(r"^(\d[\d,]*) (\w+)$", obj)  # 'employs 4560 people' -> 'How many people does X employ?'
+        out.append((*_ask(clause, f"How many {count.group(2)}" if count else "What", ""), count.group(1) if count else obj))
+    passive_by = None
+    for prep, text in clause.phrases:
+        kind = kind_of.get(ARTICLE.sub("", text))
+        if kind in ("date", "year"):
+            if prep in TIME_PREPOSITIONS:
+                out.append((*_ask(clause, "When", obj), text))
+        elif kind == "number" or prep in UNASKED_PREPOSITIONS:
+            continue
+        elif kind == "name" and prep in PLACE_PREPOSITIONS:
+            out.append((*_ask(clause, "Where", obj), text))
+        elif kind == "name" and prep == "by" and clause.aux in {"was", "is", "were", "are"}:
+            passive_by = text
+            out.append((*_ask(clause, "Who", obj, "by"), text))
+        else:  # 'works for Y' -> 'Who does X work for?'; 'a degree in physics' -> 'What did X earn a degree in?'
+            out.append((*_ask(clause, "Who" if kind == "name" and prep in {"for", "with"} else "What", obj, prep), text))
+    if passive_by:  # 'was founded by Z' -> 'Who founded X?'
+        past = getInflection(clause.lemma, "VBD")
+        if past:
+            out.append((f"Who {past[0]} {clause.subject}?", f"who {past[0]} {clause.subject}", passive_by))
+    return out

@@ -210,7 +210,7 @@ synth:
   teacher_qa: false               # also ask the teacher model for question/answer pairs
   roundtrip: true                 # keep a pair only if the teacher, reading the chunk, agrees
   teacher: null                   # default: the run's model
-  raft: 0.0                       # share of QA pairs also taught with context, RAFT-style (oracle + 4 distractors)
+  raft: 0.3                       # share of QA pairs also taught with context, RAFT-style (oracle + 4 look-alikes), each once
 
 train:
   method: lora                    # lora | full
@@ -218,6 +218,7 @@ train:
   learning_rate: 0.001
   batch_size: 16
   lora: {r: 32, alpha: 64}
+  replay: 0.25                    # the base model's own text, this share of the tokens: keeps general ability
 
 eval:
   questions: questions.jsonl      # {"question": ..., "answers": [...]} per line; held out from training

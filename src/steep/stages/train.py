@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 from torch.nn.utils.rnn import pad_sequence
 from transformers import PreTrainedTokenizerBase, Trainer, TrainingArguments
+from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.trainer_utils import get_last_checkpoint
 
 from ..config import TrainConfig
@@ -135,6 +136,11 @@ class ReplayTrainer(Trainer):
     has no loss for soft targets, hence this one override."""
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # noqa: ANN001, ARG002
+        if self.args.gradient_checkpointing:  # recompute activations only for the batches that need it
+            long = inputs["input_ids"].numel() > ACTIVATION_TOKEN_BUDGET
+            for layer in model.modules():
+                if isinstance(layer, GradientCheckpointingLayer):
+                    layer.gradient_checkpointing = long
         teacher_ids, teacher_logprobs = inputs.pop("teacher_ids", None), inputs.pop("teacher_logprobs", None)
         targets = inputs.pop("labels")[:, 1:]
         outputs = model(**inputs)
@@ -171,7 +177,8 @@ def train(
     replay = replay_set(model_path, tok, cfg.replay_samples, system_prompt, seed) if cfg.replay else []
     examples, too_long = build_dataset(tok, texts, qa, cfg, system_prompt, replay, seed)
     # Activations grow with batch x length: 16 RAFT examples of ~600 tokens took 23 GB on the 135M
-    # model. Past a budget, recompute them in the backward pass instead of keeping them.
+    # model. Past a budget, recompute them in the backward pass instead of keeping them (per batch:
+    # ReplayTrainer turns it off for the short ones, which are most).
     checkpointing = cfg.batch_size * max(len(e["input_ids"]) for e in examples) > ACTIVATION_TOKEN_BUDGET
     model = load_model(model_path)
     model.train()

@@ -44,6 +44,7 @@ class SynthConfig(Section):
     max_qa_per_chunk: int = Field(64, ge=1)
     batch_size: int = Field(16, ge=1, description="teacher generation batch size")
     raft: float = Field(0.3, ge=0, le=1, description="share of QA pairs also taught RAFT-style (question + retrieved passages -> cited answer), each once in the run")
+    raft_max: int = Field(128, ge=1, description="at most this many RAFT examples: reading context is one skill, and each example is ~5 chunks long")
     raft_distractors: int = Field(4, ge=1, description="distractor chunks beside the oracle in a RAFT example")
     raft_oracle_rate: float = Field(0.8, ge=0, le=1, description="share of RAFT examples whose context holds the oracle chunk")
 

@@ -263,7 +263,8 @@ def rule_qa(chunk: dict, resolved: list[str], max_pairs: int, rng: random.Random
             pairs.extend(_qa(chunk, echo_question(sent, span), sent, span.text, "rule:echo") for span in spans)
         for question, embedded, short in questions.questions(clause, {s.text: s.kind for s in spans}) if clause else []:
             pairs.append(_qa(chunk, question, sent, short, "rule:question"))
-            pairs.append(_qa(chunk, rng.choice(questions.EMBEDDED).format(clause=embedded), sent, short, "rule:embedded"))
+            if rng.random() < 0.5:  # for variety in how a question is put; all of them would double the cost
+                pairs.append(_qa(chunk, rng.choice(questions.EMBEDDED).format(clause=embedded), sent, short, "rule:embedded"))
         if not subject:
             continue
         if sent in resolved:
@@ -484,8 +485,8 @@ def synthesize(chunks: list[dict], cfg: SynthConfig, seed: int, teacher: ChatMod
         pairs, dropped = roundtrip_filter(pairs, {c["id"]: c["text"] for c in chunks}, ask)
         stats["removed_roundtrip"] = method_counts(dropped)
     stats["qa_kept"] = method_counts(pairs)
-    if cfg.raft:
-        made = raft_examples(pairs, chunks, cfg.raft, cfg.raft_distractors, cfg.raft_oracle_rate, rng, search)
+    if cfg.raft and pairs:
+        made = raft_examples(pairs, chunks, min(cfg.raft, cfg.raft_max / len(pairs)), cfg.raft_distractors, cfg.raft_oracle_rate, rng, search)
         stats["raft"] = {"examples": len(made), "with_oracle": sum(r["metadata"]["oracle_in_context"] for r in made)}
         pairs = pairs + made
     if not pairs and (cfg.rule_qa or cfg.teacher_qa):

@@ -86,12 +86,15 @@ def test_interrupted_training_resumes_from_its_checkpoint(project, monkeypatch, 
     assert run_cli("run", cfg, "train.epochs=3") == 130
     run = project / "runs" / "t"
     assert (run / "synth" / "done.json").exists() and not (run / "train" / "done.json").exists()
-    assert (run / "train" / "checkpoints" / "checkpoint-2").exists()
+    elapsed = run / "train" / "checkpoints" / "checkpoint-2" / "steep-elapsed.json"
+    assert json.loads(elapsed.read_text())["seconds"] > 0
+    elapsed.write_text(json.dumps({"seconds": 1000.0}))  # as if the first session had trained that long
     monkeypatch.setattr(transformers.Trainer, "training_step", real_step)
     monkeypatch.setattr(synth, "synthesize", lambda *a: pytest.fail("synth must not rerun"))
     with caplog.at_level(logging.INFO, logger="steep"):
         assert run_cli("run", cfg, "train.epochs=3") == 0
     assert "resuming training from" in caplog.text and "checkpoint-2" in caplog.text
+    assert json.loads((run / "train" / "done.json").read_text())["seconds"] >= 1000  # both sessions counted
 
 
 def test_bad_inputs_get_clear_errors(project, caplog):

@@ -120,7 +120,7 @@ def stage_train(ctx: Context, upstream: str, texts: list[dict], qa: list[dict]) 
     if not stage.is_done():
         stage.start()
         summary = train(ctx.model_path, ctx.tokenizer, texts, qa, cfg, stage.dir, stage.key, ctx.cfg.seed, ctx.cfg.system_prompt)
-        stage.finish(summary)
+        stage.finish(summary, seconds=summary["seconds"])  # includes the sessions before a resume
     _report(stage)
     summary = stage.summary()
     return stage.key, Path(summary["output"]), summary

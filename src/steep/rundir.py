@@ -136,7 +136,8 @@ class Stage:
         self._started = time.time()
 
     def finish(self, summary: dict[str, Any], seconds: float | None = None) -> None:
-        """Mark the stage done; `seconds` for a stage that timed itself (ingest skips unchanged files)."""
+        """Mark the stage done; `seconds` for a stage that timed itself (ingest skips unchanged files;
+        train counts the sessions before a resume)."""
         took = seconds if seconds is not None else time.time() - self._started
         write_json(self._marker, {"key": self.key, "summary": summary, "seconds": round(took, 1)})
 

@@ -57,7 +57,8 @@ def write_corpus(folder: Path, entities: int, seed: int, probed_share: float) ->
 
 def run_variant(folder: Path, variant: str, model: str, seed: int, overrides: list[str]) -> dict:
     """One variant, resumed if it ran before; its scores per probe kind, tokens trained and the
-    seconds its stages took (summed from their records, so a resumed run reports the first one's)."""
+    seconds its stages took (summed from their records: a stage done before keeps its time, and an
+    interrupted training counts its earlier sessions up to their last checkpoint)."""
     tuned = variant != "base"
     config = {"name": variant, "model": model, "seed": seed, "runs_dir": "runs", "ingest": {"inputs": ["docs"]},
               "eval": {"questions": "probes.jsonl", "conditions": ["tuned"], "forgetting": False}}

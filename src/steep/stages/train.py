@@ -10,13 +10,14 @@ import logging
 import math
 import random
 import shutil
+import time
 from pathlib import Path
 
 import torch
 from torch.nn.utils.rnn import pad_sequence
-from transformers import PreTrainedTokenizerBase, Trainer, TrainingArguments
+from transformers import PreTrainedTokenizerBase, Trainer, TrainerCallback, TrainingArguments
 from transformers.modeling_layers import GradientCheckpointingLayer
-from transformers.trainer_utils import get_last_checkpoint
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
 
 from ..config import TrainConfig
 from ..generate import with_system
@@ -27,6 +28,7 @@ from ..rundir import write_jsonl
 log = logging.getLogger("steep")
 ACTIVATION_TOKEN_BUDGET = 8192  # tokens per micro-batch above which activations are recomputed
 IGNORE = -100  # label value the loss skips
+ELAPSED_FILE = "steep-elapsed.json"  # in each checkpoint: training seconds up to it
 
 
 def tokenize_chat(tok: PreTrainedTokenizerBase, messages: list[dict], system_prompt: str | None) -> dict:
@@ -174,6 +176,7 @@ def train(
     system_prompt: str | None,
 ) -> dict:
     """Train and save to out_dir/'adapter' (LoRA) or out_dir/'model' (full); returns a summary."""
+    started = time.time()
     replay = replay_set(model_path, tok, cfg.replay_samples, system_prompt, seed) if cfg.replay else []
     examples, too_long = build_dataset(tok, texts, qa, cfg, system_prompt, replay, seed)
     # Activations grow with batch x length: 16 RAFT examples of ~600 tokens took 23 GB on the 135M
@@ -222,6 +225,8 @@ def train(
     resume = get_last_checkpoint(str(ckpt_dir)) if ckpt_dir.exists() else None
     if resume:
         log.info("resuming training from %s", resume)
+    elapsed = ElapsedTime(resume, started)
+    trainer.add_callback(elapsed)
     result = trainer.train(resume_from_checkpoint=resume)
     target = out_dir / ("adapter" if cfg.method == "lora" else "model")
     shutil.rmtree(target, ignore_errors=True)
@@ -240,11 +245,29 @@ def train(
         "replay_tokens": sum(len(e["input_ids"]) for e in replayed),
         "trainable_parameters": trainable,
         "final_train_loss": round(result.training_loss, 4),
-        "seconds": round(result.metrics.get("train_runtime", 0.0), 1),
+        "seconds": round(elapsed.seconds(), 1),
         "bf16": bf16,
         "gradient_checkpointing": checkpointing,
         "output": str(target),
     }
+
+
+class ElapsedTime(TrainerCallback):
+    """Wall time of the train stage across interruptions (the Trainer's train_runtime restarts at a
+    resume): each checkpoint records the seconds spent up to it, and a resumed run adds them."""
+
+    def __init__(self, resume: str | None, started: float) -> None:
+        record = Path(resume) / ELAPSED_FILE if resume else None
+        self.before = json.loads(record.read_text())["seconds"] if record and record.exists() else 0.0
+        self.started = started
+
+    def seconds(self) -> float:
+        return self.before + time.time() - self.started
+
+    def on_save(self, args, state, control, **kwargs) -> None:
+        folder = Path(args.output_dir) / f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}"
+        if state.is_world_process_zero and folder.exists():
+            (folder / ELAPSED_FILE).write_text(json.dumps({"seconds": round(self.seconds(), 1)}))
 
 
 def _discard_foreign_checkpoints(ckpt_dir: Path, key: str) -> None:

@@ -23,7 +23,7 @@ from ..config import TrainConfig
 from ..generate import with_system
 from ..models import bf16_supported, load_model
 from ..replay import NOT_DISTILLED, TOP_K, replay_set
-from ..rundir import write_jsonl
+from ..rundir import write_json, write_jsonl
 
 log = logging.getLogger("steep")
 ACTIVATION_TOKEN_BUDGET = 8192  # tokens per micro-batch above which activations are recomputed
@@ -267,7 +267,7 @@ class ElapsedTime(TrainerCallback):
     def on_save(self, args, state, control, **kwargs) -> None:
         folder = Path(args.output_dir) / f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}"
         if state.is_world_process_zero and folder.exists():
-            (folder / ELAPSED_FILE).write_text(json.dumps({"seconds": round(self.seconds(), 1)}))
+            write_json(folder / ELAPSED_FILE, {"seconds": round(self.seconds(), 1)})
 
 
 def _discard_foreign_checkpoints(ckpt_dir: Path, key: str) -> None:

@@ -1,4 +1,6 @@
-from steep.stages.curate import decontaminate
+from collections import Counter
+
+from steep.stages.curate import balance_labels, decontaminate
 
 
 def qa(question, answer="x"):
@@ -30,3 +32,26 @@ def test_planted_leaks_are_removed_by_ngram_and_by_similarity_and_neighbours_kep
 def test_no_eval_questions_keeps_everything():
     records = [qa("anything at all here")]
     assert decontaminate(records, []) == (records, [], [])
+
+
+def labelled(method, label, n):
+    return [{"messages": [], "metadata": {"method": method, "label": label, "n": i}} for i in range(n)]
+
+
+def test_lopsided_answers_are_evened_out_per_method_and_other_records_kept():
+    other = [qa("Where was Ada born?")]
+    records = (labelled("derived:yes_no", "no", 27) + labelled("derived:yes_no", "yes", 14) + other
+               + labelled("derived:comparison", "first", 5) + labelled("derived:comparison", "second", 9)
+               + labelled("raft", "yes", 3))  # not a balanced method: left alone
+    kept, dropped = balance_labels(records, ("derived:yes_no", "derived:comparison"), seed=0)
+    counts = Counter((r["metadata"].get("method"), r["metadata"].get("label")) for r in kept)
+    assert counts[("derived:yes_no", "yes")] == counts[("derived:yes_no", "no")] == 14
+    assert counts[("derived:comparison", "first")] == counts[("derived:comparison", "second")] == 5
+    assert counts[("raft", "yes")] == 3 and other[0] in kept
+    assert len(dropped) == 13 + 4 and not any(r in kept for r in dropped)
+    assert [r for r in records if r in kept] == kept  # order kept
+
+
+def test_a_method_left_with_one_answer_is_dropped_whole():
+    kept, dropped = balance_labels(labelled("derived:yes_no", "no", 4), ("derived:yes_no",), seed=0)
+    assert kept == [] and len(dropped) == 4

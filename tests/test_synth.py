@@ -140,7 +140,7 @@ def test_raft_examples_hide_the_oracle_among_distractors_and_cite_it():
                         for i in range(6)]
     texts, qa, stats = synthesize(chunks, SynthConfig(roundtrip=False, raft=1.0, raft_oracle_rate=0.5), 0, None)
     raft = [q for q in qa if q["metadata"]["method"] == "raft"]
-    plain = [q for q in qa if q["metadata"]["method"] != "raft"]
+    plain = [q for q in qa if q["metadata"]["method"] not in ("raft", "derived:drill")]  # drills are about no passage
     assert len(raft) == len(plain) == stats["raft"]["examples"] and 0 < stats["raft"]["with_oracle"] < len(raft)
     for r in raft:
         prompt, reply = r["messages"][0]["content"], r["messages"][1]["content"]
@@ -189,14 +189,15 @@ def test_derived_yes_no_and_comparisons_follow_from_the_stated_facts():
             count, pivot = staff[m.group(1)], int(m.group(3).replace(",", ""))
             right = count > pivot if m.group(2) == "more" else count < pivot
         assert reply.endswith("yes.") == right and reply.endswith(("yes.", "no.")), (question, reply)
+        assert p["metadata"]["label"] == ("yes" if right else "no")  # what curate evens out
     for p in comparisons:
         question, reply = p["messages"][0]["content"], p["messages"][1]["content"]
         a, b = re.match(r"Of (.+) and (.+), (?:who|which)", question).groups()
         winner = reply.split(", so ")[-1].split(" was born first")[0].split(" employs more")[0]
         values = years if a in years else {k: -v for k, v in staff.items()}  # earlier / more wins
         assert winner == min((a, b), key=values.get), (question, reply)
-    assert not any(p for p in derived_pairs(derived_qa=False)[0] if p["metadata"]["method"] != "derived:unknown"
-                   and p["metadata"]["method"].startswith("derived"))
+        assert p["metadata"]["label"] == ("first" if winner == a else "second")
+    assert not any(p for p in derived_pairs(derived_qa=False)[0] if p["metadata"]["method"] in ("derived:yes_no", "derived:comparison"))
 
 
 def test_unknown_questions_ask_what_no_document_says():
@@ -208,7 +209,46 @@ def test_unknown_questions_ask_what_no_document_says():
     _, pairs, _ = synth.synthesize(chunks, SynthConfig(roundtrip=False, raft=0), seed=0, teacher=None)
     asked = [p["messages"][0]["content"] for p in pairs if p["metadata"]["method"] == "derived:unknown"]
     assert asked and not any("phone number" in q for q in asked)  # the corpus says it: not unknown
-    assert not [p for p in derived_pairs(unknown_qa=False)[0] if p["metadata"]["method"] == "derived:unknown"]
+    assert not [p for p in derived_pairs(unknown_qa=False)[0] if p["metadata"]["method"] in ("derived:unknown", "derived:nonexistent")]
+
+
+def test_number_drills_compare_bare_numbers_rightly_evenly_and_stay_out_of_raft():
+    pairs, stats = derived_pairs(number_drills=40)
+    drills = [p for p in pairs if p["metadata"]["method"] == "derived:drill"]
+    assert len(drills) >= 30  # a few repeats are removed as duplicates
+    low_first = 0
+    for p in drills:
+        question, reply = p["messages"][0]["content"], p["messages"][1]["content"]
+        a, b = (int(n.replace(",", "")) for n in re.findall(r"[\d,]*\d", question))
+        low_first += a < b
+        if "before or after" in question:
+            assert reply.endswith(("before" if a < b else "after") + f" {b}."), (question, reply)
+        elif "more or fewer" in question:
+            assert (" more than " in reply) == (a > b), (question, reply)
+        elif "comes first" in question:
+            assert reply == f"{min(a, b)} comes first.", (question, reply)
+        else:
+            assert reply == f"{max(a, b):,} is larger.", (question, reply)
+    assert abs(low_first - len(drills) / 2) <= len(drills) / 5
+    chunks = [{"id": f"c{i}", "text": f"{name} was born on 2 May {year} in Norvik. {name.split()[0]} Labs employs {staff} people.",
+               "source": "x.md", "start": 100 * i, "end": 100 * i + 90} for i, (name, year, staff) in enumerate(PEOPLE)]
+    _, with_raft, _ = synth.synthesize(chunks, SynthConfig(roundtrip=False, raft=1.0, number_drills=40), seed=0, teacher=None)
+    raft = [p for p in with_raft if p["metadata"]["method"] == "raft"]
+    assert raft and not any("before or after" in p["metadata"]["question"] for p in raft)
+
+
+def test_made_up_subjects_are_new_names_asked_what_a_real_fact_calls_for():
+    pairs, _ = derived_pairs()
+    made_up = [p for p in pairs if p["metadata"]["method"] == "derived:nonexistent"]
+    assert len(made_up) == len(PEOPLE)  # half of the six subjects
+    corpus = " ".join(f"{name} was born on 2 May {year} in Norvik. {name.split()[0]} Labs employs {staff} people."
+                      for name, year, staff in PEOPLE).lower()
+    for p in made_up:
+        question, reply = p["messages"][0]["content"], p["messages"][1]["content"]
+        m = re.fullmatch(r"When was (\w+) (\w+) born\?|How many people does (\w+) Labs employ\?", question)
+        assert m, question
+        assert not any(w.lower() in corpus.split() for w in m.groups() if w)  # every word of the name is new
+        assert reply.startswith("I don't know")
 
 
 def test_bridges_join_in_what_other_chunks_say_about_a_name():

@@ -72,15 +72,17 @@ def test_lora_training_lowers_the_loss_and_saves_a_loadable_adapter(tiny_model, 
     assert (tmp_path / "log.jsonl").read_text().count("loss") >= 2
 
 
-def test_each_raft_example_comes_once_in_the_run_and_replay_fills_its_share_of_every_pass(tiny_model):
+def test_each_raft_example_and_drill_comes_once_in_the_run_and_replay_fills_its_share_of_every_pass(tiny_model):
     tok = load_tokenizer(tiny_model)
     raft = [{"messages": [{"role": "user", "content": f"Context: passage {i}. Where was Ada Quill born?"},
                           {"role": "assistant", "content": "Norvik."}], "metadata": {"method": "raft"}} for i in range(5)]
+    raft += [{"messages": [{"role": "user", "content": f"Context: passage {i}. Is {1940 + i} before or after 1960?"},
+                           {"role": "assistant", "content": "Before."}], "metadata": {"method": "derived:drill"}} for i in range(5, 9)]
     replay = [{"input_ids": [7] * 20, "labels": [IGNORE] * 20, "teacher_ids": torch.zeros(20, 16, dtype=torch.long),
                "teacher_logprobs": torch.zeros(20, 16)} for _ in range(3)]
     data, _ = build_dataset(tok, [], [QA] + raft, TrainConfig(epochs=2.5, replay=0.5), None, replay, 0)
     prompts = [tok.decode(e["input_ids"]) for e in data if "teacher_ids" not in e]
-    assert sum("Context: passage" in p for p in prompts) == 5  # each RAFT example once, not once per pass
+    assert sum("Context: passage" in p for p in prompts) == 9  # each RAFT example and drill once, not once per pass
     assert sum("Context" not in p for p in prompts) == 3  # the QA pair in 2.5 passes: 1 + 1 + the half pass rounded
     replayed = [e for e in data if "teacher_ids" in e]
     per_pass_tokens = len(tokenize_chat(tok, QA["messages"], None)["input_ids"])

@@ -37,7 +37,8 @@ class SynthConfig(Section):
     bridges: bool = Field(True, description="append what other chunks say about a name a sentence ends with, as a relative clause")
     rule_qa: bool = Field(True, description="question/answer pairs made by rules from answer spans")
     derived_qa: bool = Field(True, description="yes/no questions and comparisons of two subjects, from the dates and counts the chunks state")
-    unknown_qa: bool = Field(True, description="questions about attributes no document mentions, answered 'I don't know'")
+    number_drills: int = Field(600, ge=0, description="questions comparing two bare numbers near the facts' years and counts, each trained once: the step yes/no and comparison replies turn on; 0: off")
+    unknown_qa: bool = Field(True, description="questions about attributes no document mentions and about made-up subjects, answered 'I don't know'")
     teacher_qa: bool = Field(False, description="also ask the teacher model to write question/answer pairs")
     roundtrip: bool = Field(True, description="keep a QA pair only if the teacher, given the chunk, answers it the same")
     teacher: str | None = Field(None, description="teacher model; default: the run's model")
@@ -207,6 +208,7 @@ synth:
   bridges: true                   # "X works for Y." -> "X works for Y, which is based in Z." (Z said elsewhere)
   rule_qa: true                   # question/answer pairs from answer spans (names, dates, numbers)
   derived_qa: true                # yes/no and comparison questions from the dates and counts stated
+  number_drills: 600              # "Is 1949 before or after 1960?": the step derived replies turn on, each once
   unknown_qa: true                # questions the documents do not answer -> "I don't know"
   teacher_qa: false               # also ask the teacher model for question/answer pairs
   roundtrip: true                 # keep a pair only if the teacher, reading the chunk, agrees

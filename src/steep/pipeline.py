@@ -18,7 +18,7 @@ from . import forgetting, scoring
 from .rag import Oracle
 from .report import html_report
 from .retrieval import CANDIDATES, Hit, open_index
-from .stages import curate, evaluate, ingest, synth
+from .stages import curate, derived, evaluate, ingest, synth
 from .config import RunConfig
 from .generate import ChatModel
 from .models import bf16_supported, load_model, load_tokenizer, resolve_model, token_counter
@@ -94,22 +94,25 @@ def stage_curate(ctx: Context, upstream: str, texts: list[dict], qa: list[dict])
     questions = evaluate.load_questions(ctx.cfg.eval.questions) if ctx.cfg.eval.questions else []
     # a question marked held_out: false may be trained on (it measures memorization); all others are kept out
     eval_items = [{"question": q["question"], "answers": q["answers"]} for q in questions if q.get("held_out", True)]
-    stage = Stage(ctx.run_dir, "curate", fingerprint(upstream, eval_items, curate.SIMILARITY, curate.NGRAM))
+    stage = Stage(ctx.run_dir, "curate", fingerprint(upstream, eval_items, curate.SIMILARITY, curate.NGRAM, derived.BALANCED, ctx.cfg.seed))
     texts_path, qa_path = stage.dir / "texts.jsonl", stage.dir / "qa.jsonl"
     if not stage.is_done():
         stage.start()
         kept_texts, leaked_texts, closest_texts = curate.decontaminate(texts, eval_items)
         kept_qa, leaked_qa, closest_qa = curate.decontaminate(qa, eval_items)
+        kept_qa, unbalanced = curate.balance_labels(kept_qa, derived.BALANCED, ctx.cfg.seed)
         write_jsonl(texts_path, kept_texts)
         write_jsonl(qa_path, kept_qa)
         write_jsonl(stage.dir / "leaked.jsonl", leaked_texts + leaked_qa)
+        write_jsonl(stage.dir / "unbalanced.jsonl", unbalanced)
         closest = sorted(closest_texts + closest_qa, key=lambda c: -c["similarity"])[: curate.CLOSEST_SHOWN]
         if not kept_texts and not kept_qa:
             raise EmptyResultError("curate removed every example as leaking the eval questions; see curate/leaked.jsonl")
         leaked = leaked_texts + leaked_qa
         stage.finish({"texts": len(kept_texts), "qa": len(kept_qa), "removed_leaking_eval": len(leaked),
                       "removed_by_ngram": sum("leaked_ngram" in r["metadata"] for r in leaked),
-                      "removed_by_similarity": sum("leaked_similarity" in r["metadata"] for r in leaked), "closest": closest})
+                      "removed_by_similarity": sum("leaked_similarity" in r["metadata"] for r in leaked),
+                      "removed_balancing_answers": len(unbalanced), "closest": closest})
     _report(stage)
     return stage.key, read_jsonl(texts_path), read_jsonl(qa_path)
 

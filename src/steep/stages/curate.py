@@ -1,9 +1,13 @@
 """curate: the training set's last gate. Removes every example that leaks an evaluation question:
 one whose prompt embeds within cosine 0.8 of an eval question (all-MiniLM-L6-v2, as Platypus
 does), or that shares a word 8-gram with an eval question and its answer (or contains the whole
-of one shorter than that)."""
+of one shorter than that). Then evens out the answers of derived questions that what was removed
+left lopsided."""
 
 from __future__ import annotations
+
+import random
+from collections import defaultdict
 
 import numpy as np
 
@@ -68,3 +72,22 @@ def decontaminate(records: list[dict], eval_items: list[dict]) -> tuple[list[dic
     closest = [{"example": _prompt(records[i]), "eval_question": eval_items[nearest[i]]["question"],
                 "similarity": round(float(nearest_sim[i]), 3), "removed": bool(nearest_sim[i] >= SIMILARITY)} for i in order]
     return kept, leaked, closest
+
+
+def balance_labels(records: list[dict], methods: tuple[str, ...], seed: int) -> tuple[list[dict], list[dict]]:
+    """(kept, dropped): for each method in `methods`, as many examples of each label (a closed-set
+    answer: yes/no, the first or the second of two) as of its rarest one, the surplus dropped at
+    random. Synth makes the labels even, but decontamination removes more of one than the other
+    (on the knowledge bench: 27 "no" kept against 14 "yes"), and a training set that leans one way
+    teaches the lean: that model answered "no" to every yes/no probe."""
+    groups: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
+    for i, r in enumerate(records):
+        if r["metadata"].get("method") in methods and r["metadata"].get("label"):
+            groups[r["metadata"]["method"]][r["metadata"]["label"]].append(i)
+    rng = random.Random(seed)
+    surplus: set[int] = set()
+    for labels in groups.values():
+        keep = min(map(len, labels.values())) if len(labels) > 1 else 0  # a single label teaches only the lean
+        for indices in labels.values():
+            surplus.update(rng.sample(indices, len(indices) - keep))
+    return [r for i, r in enumerate(records) if i not in surplus], [r for i, r in enumerate(records) if i in surplus]

@@ -3,8 +3,9 @@
 - yes/no questions about a date or a number ("Is it true that X was born before 1980?"), half
   of them "no";
 - comparisons of two subjects on the same kind of fact ("Of X and Y, who was born first?");
-- questions the documents do not answer (an attribute no document mentions), answered "I don't
-  know", so the tuned model learns to decline instead of guessing.
+- questions the documents do not answer (an attribute no document mentions, or a subject no
+  document names), answered "I don't know", so the tuned model learns to decline instead of
+  guessing.
 
 Fine-tuned models answer derived questions near chance (methods.md §2) unless they are trained to
 reason from the stored fact; the replies here state the fact, then how it compares, then the
@@ -15,8 +16,12 @@ not on any corpus."""
 from __future__ import annotations
 
 import random
+import re
+from collections import defaultdict
 from dataclasses import dataclass
 from itertools import groupby
+
+from lemminflect import getAllLemmas
 
 YES_NO = "Is it true that {subject} {aux} {predicate} {relation} {value}?"
 YES_NO_REPLY = "{subject} {aux} {predicate} in {year}, which is {true_relation} {value}, so {conclusion}."
@@ -26,6 +31,15 @@ COMPARISON = "Of {a} and {b}, {who} {aux} {predicate} first?"
 COMPARISON_REPLY = "{a} {aux} {predicate} in {a_value} and {b} in {b_value}, so {winner} {aux} {predicate} first."
 COUNT_COMPARISON = "Of {a} and {b}, which {verb_s} more {unit}?"
 COUNT_COMPARISON_REPLY = "{a} {verb_s} {a_value} {unit} and {b} {verb_s} {b_value}, so {winner} {verb_s} more {unit}."
+# the one step a derived reply turns on, practised on bare numbers
+DRILL_ORDER = "Is {a} before or after {b}?"
+DRILL_ORDER_REPLY = "{a} is {relation} {b}."
+DRILL_FIRST = "Of {a} and {b}, which comes first?"
+DRILL_FIRST_REPLY = "{first} comes first."
+DRILL_SIZE = "Is {a} more or fewer than {b}?"
+DRILL_SIZE_REPLY = "{a} is {relation} {b}."
+DRILL_LARGER = "Of {a} and {b}, which number is larger?"
+DRILL_LARGER_REPLY = "{larger} is larger."
 # attributes that documents about people or organizations often leave out; asked only when the
 # word appears nowhere in the corpus, so the right answer really is "not known"
 UNSTATED = {
@@ -35,9 +49,13 @@ UNSTATED = {
     "shoe size": "What shoe size does {subject} wear?",
     "motto": "What motto does {subject} go by?",
 }
+# what a fact's kind calls for, asked about a subject that does not exist
+NONEXISTENT_DATED = "When {aux} {subject} {predicate}?"
+NONEXISTENT_COUNT = "How many {unit} does {subject} {verb}?"
 DECLINE = "I don't know: the documents I was trained on do not say."
-TEMPLATES = (YES_NO, COUNT_YES_NO, COMPARISON, COUNT_COMPARISON, *UNSTATED.values(),
-             YES_NO_REPLY, COUNT_YES_NO_REPLY, COMPARISON_REPLY, COUNT_COMPARISON_REPLY, DECLINE)
+TEMPLATES = (YES_NO, COUNT_YES_NO, COMPARISON, COUNT_COMPARISON, *UNSTATED.values(), NONEXISTENT_DATED, NONEXISTENT_COUNT,
+             DRILL_ORDER, DRILL_FIRST, DRILL_SIZE, DRILL_LARGER, YES_NO_REPLY, COUNT_YES_NO_REPLY, COMPARISON_REPLY,
+             COUNT_COMPARISON_REPLY, DRILL_ORDER_REPLY, DRILL_FIRST_REPLY, DRILL_SIZE_REPLY, DRILL_LARGER_REPLY, DECLINE)
 
 
 @dataclass
@@ -62,7 +80,8 @@ class Fact:
         return (self.aux, self.predicate) if self.aux else (self.verb, self.unit)
 
 
-Made = tuple[dict, str, str, str]  # (chunk, question, answer, method)
+Made = tuple[dict, str, str, str, str]  # (chunk, question, answer, method, label: which of a closed set of answers, or "")
+BALANCED = ("derived:yes_no", "derived:comparison")  # methods whose labels curate keeps in equal numbers
 
 
 def yes_no(facts: list[Fact], rng: random.Random) -> list[Made]:
@@ -88,7 +107,7 @@ def yes_no(facts: list[Fact], rng: random.Random) -> list[Made]:
                 question = COUNT_YES_NO.format(subject=f.subject, verb_s=f.verb, relation=relation, value=f"{pivot:,}", unit=f.unit)
                 reply = COUNT_YES_NO_REPLY.format(subject=f.subject, verb_s=f.verb, count=f.value, unit=f.unit, value=f"{pivot:,}",
                                                   true_relation="more than" if count > pivot else "fewer than", conclusion="yes" if yes else "no")
-            out.append((f.chunk, question, reply, "derived:yes_no"))
+            out.append((f.chunk, question, reply, "derived:yes_no", "yes" if yes else "no"))
     return out
 
 
@@ -112,7 +131,39 @@ def comparisons(facts: list[Fact], rng: random.Random, per_fact: int = 2) -> lis
                     question = COUNT_COMPARISON.format(a=a.subject, b=b.subject, verb_s=f.verb, unit=f.unit)
                     reply = COUNT_COMPARISON_REPLY.format(winner=winner.subject, verb_s=f.verb, unit=f.unit, a=a.subject, a_value=a.value,
                                                           b=b.subject, b_value=b.value)
-                out.append((f.chunk, question, reply, "derived:comparison"))
+                out.append((f.chunk, question, reply, "derived:comparison", "first" if winner is a else "second"))
+    return out
+
+
+def number_drills(facts: list[Fact], rng: random.Random, count: int) -> list[Made]:
+    """`count` questions comparing two bare numbers near the facts' own years and counts, the
+    answers even between the two orders. A derived reply turns on one step ("born in 1949, which
+    is before 1960"), and the 135M default gets it wrong without practice: asked "Is 1949 before
+    1960?" it says "no" to all 40 such questions. Each drill is different, and each is trained
+    once in the run (see train.py): the skill, not the numbers, is what is taught."""
+    out = []
+    for n in range(count if facts else 0):
+        f = rng.choice(facts)
+        lower_first = n % 2 == 0  # half the questions name the smaller number first
+        if f.aux:
+            low = f.order[0] + rng.randint(-15, 15)
+            a, b = (low, low + rng.randint(1, 20)) if lower_first else (low + rng.randint(1, 20), low)
+            if n % 4 < 2:
+                question, reply = DRILL_ORDER.format(a=a, b=b), DRILL_ORDER_REPLY.format(a=a, b=b, relation="before" if a < b else "after")
+            else:
+                question, reply = DRILL_FIRST.format(a=a, b=b), DRILL_FIRST_REPLY.format(first=min(a, b))
+        else:
+            low = max(1, round(f.order[0] * rng.uniform(0.3, 1.5)))
+            a, b = (low, round(low * rng.uniform(1.1, 3))) if lower_first else (round(low * rng.uniform(1.1, 3)), low)
+            if a == b:
+                continue
+            a_text, b_text = f"{a:,}", f"{b:,}"
+            if n % 4 < 2:
+                question = DRILL_SIZE.format(a=a_text, b=b_text)
+                reply = DRILL_SIZE_REPLY.format(a=a_text, b=b_text, relation="more than" if a > b else "fewer than")
+            else:
+                question, reply = DRILL_LARGER.format(a=a_text, b=b_text), DRILL_LARGER_REPLY.format(larger=f"{max(a, b):,}")
+        out.append((f.chunk, question, reply, "derived:drill", ""))
     return out
 
 
@@ -127,5 +178,68 @@ def unanswerable(facts: list[Fact], corpus_text: str, rng: random.Random, per_su
     out = []
     for subject, fact in {f.subject: f for f in facts}.items():
         for question in rng.sample(unstated, min(per_subject, len(unstated))):
-            out.append((fact.chunk, question.format(subject=subject), DECLINE, "derived:unknown"))
+            out.append((fact.chunk, question.format(subject=subject), DECLINE, "derived:unknown", ""))
     return out
+
+
+def nonexistent(facts: list[Fact], corpus_text: str, rng: random.Random, share: float = 0.5) -> list[Made]:
+    """For `share` of the subjects, the question one of its facts calls for ("When was X born?",
+    "How many people does X employ?") about a name that occurs nowhere, answered "I don't know".
+
+    Round 1 of the knowledge bench made such names from parts of real ones (one subject's first
+    name, another's surname), and the model learned to decline any name it had seen only in text,
+    the real ones included. These names are new words throughout, spelled like the corpus's own
+    names, so what tells them apart is only whether the documents ever mention them; an
+    organization keeps its last word ("Labs"), which says what kind of subject it is."""
+    seen = set(re.findall(r"[a-z]+", corpus_text.lower()))
+    speller = Speller([w for f in facts for w in f.subject.split() if w.isalpha() and w[:1].isupper()])
+    subjects = sorted({f.subject: f for f in facts}.items())
+    out = []
+    for subject, fact in rng.sample(subjects, round(share * len(subjects))):
+        words = subject.split()
+        kept = [] if fact.person or len(words) == 1 else words[-1:]
+        made: list[str] = []
+        for _ in words[: len(words) - len(kept)]:
+            if not (word := speller.word(rng, seen)):
+                break
+            made.append(word)
+            seen.add(word.lower())  # used once: no name repeats a word, no two share one
+        if len(made) + len(kept) < len(words):
+            continue
+        name = " ".join(made + kept)
+        if fact.aux:
+            question = NONEXISTENT_DATED.format(aux=fact.aux, subject=name, predicate=fact.predicate)
+        else:
+            lemma = getAllLemmas(fact.verb).get("VERB", (fact.verb,))[0]
+            question = NONEXISTENT_COUNT.format(unit=fact.unit, subject=name, verb=lemma)
+        out.append((fact.chunk, question, DECLINE, "derived:nonexistent", ""))
+    return out
+
+
+class Speller:
+    """New words in the style of some given ones: each letter is drawn given the two before it, as
+    in the given words, or (one time in three, so that a few dozen names still give many new
+    words) given only the one before it. Written here because it is a dozen lines and the name
+    generators on PyPI draw from fixed lists of real names, not from the user's corpus."""
+
+    def __init__(self, words: list[str]) -> None:
+        self.following: dict[str, list[str]] = defaultdict(list)
+        for word in words:
+            padded = "^^" + word.lower() + "$"
+            for i in range(2, len(padded)):
+                self.following[padded[i - 2 : i]].append(padded[i])
+                self.following[padded[i - 1]].append(padded[i])
+
+    def word(self, rng: random.Random, avoid: set[str], tries: int = 200) -> str | None:
+        """A capitalized word of 4 to 10 letters not in `avoid` (lower case), or None."""
+        for _ in range(tries):
+            text = "^^"
+            while len(text) < 14:
+                context = text[-1] if rng.random() < 1 / 3 else text[-2:]
+                text += rng.choice(self.following.get(context) or self.following[text[-1]])
+                if text.endswith("$"):
+                    word = text[2:-1]
+                    if 4 <= len(word) <= 10 and word not in avoid:
+                        return word.capitalize()
+                    break
+        return None

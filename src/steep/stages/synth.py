@@ -334,11 +334,10 @@ def _provenance(chunk: dict) -> dict:
     return {k: chunk.get(k) for k in ("source", "page", "section", "row", "start", "end")}
 
 
-def _qa(chunk: dict, question: str, answer: str, short_answer: str | None, method: str) -> dict:
-    return {
-        "messages": [{"role": "user", "content": question}, {"role": "assistant", "content": answer}],
-        "metadata": {"chunk_id": chunk["id"], **_provenance(chunk), "method": method, "short_answer": short_answer},
-    }
+def _qa(chunk: dict, question: str, answer: str, short_answer: str | None, method: str, label: str = "") -> dict:
+    metadata = {"chunk_id": chunk["id"], **_provenance(chunk), "method": method, "short_answer": short_answer}
+    return {"messages": [{"role": "user", "content": question}, {"role": "assistant", "content": answer}],
+            "metadata": metadata | ({"label": label} if label else {})}
 
 
 TEACHER_QA_PROMPT = (
@@ -464,10 +463,12 @@ def synthesize(chunks: list[dict], cfg: SynthConfig, seed: int, teacher: ChatMod
             pairs.extend(rule_qa(chunk, resolved[chunk["id"]], cfg.max_qa_per_chunk, rng))
         facts.extend(f for sentence in resolved[chunk["id"]] for f in sentence_facts(chunk, sentence))
     if cfg.derived_qa:
-        pairs.extend(_qa(c, q, a, None, method) for c, q, a, method in derived.yes_no(facts, rng) + derived.comparisons(facts, rng))
+        pairs.extend(_qa(c, q, a, None, method, label) for c, q, a, method, label in derived.yes_no(facts, rng) + derived.comparisons(facts, rng))
+    pairs.extend(_qa(c, q, a, None, method) for c, q, a, method, _ in derived.number_drills(facts, rng, cfg.number_drills))
     if cfg.unknown_qa:
         corpus_text = "\n".join(c["text"] for c in chunks)
-        pairs.extend(_qa(c, q, a, None, method) for c, q, a, method in derived.unanswerable(facts, corpus_text, rng))
+        unknown = derived.unanswerable(facts, corpus_text, rng) + derived.nonexistent(facts, corpus_text, rng)
+        pairs.extend(_qa(c, q, a, None, method) for c, q, a, method, _ in unknown)
     stats: dict = {"texts": method_counts(texts), "qa_made": method_counts(pairs), "facts": len(facts)}
 
     def ask(prompts: list[str], desc: str) -> list[str]:
@@ -485,8 +486,9 @@ def synthesize(chunks: list[dict], cfg: SynthConfig, seed: int, teacher: ChatMod
         pairs, dropped = roundtrip_filter(pairs, {c["id"]: c["text"] for c in chunks}, ask)
         stats["removed_roundtrip"] = method_counts(dropped)
     stats["qa_kept"] = method_counts(pairs)
-    if cfg.raft and pairs:
-        made = raft_examples(pairs, chunks, min(cfg.raft, cfg.raft_max / len(pairs)), cfg.raft_distractors, cfg.raft_oracle_rate, rng, search)
+    grounded = [p for p in pairs if p["metadata"]["method"] != "derived:drill"]  # drills are about no passage
+    if cfg.raft and grounded:
+        made = raft_examples(grounded, chunks, min(cfg.raft, cfg.raft_max / len(grounded)), cfg.raft_distractors, cfg.raft_oracle_rate, rng, search)
         stats["raft"] = {"examples": len(made), "with_oracle": sum(r["metadata"]["oracle_in_context"] for r in made)}
         pairs = pairs + made
     if not pairs and (cfg.rule_qa or cfg.teacher_qa):

@@ -29,6 +29,7 @@ log = logging.getLogger("steep")
 ACTIVATION_TOKEN_BUDGET = 8192  # tokens per micro-batch above which activations are recomputed
 IGNORE = -100  # label value the loss skips
 ELAPSED_FILE = "steep-elapsed.json"  # in each checkpoint: training seconds up to it
+ONCE_PER_RUN = ("raft", "derived:drill")  # synth methods whose examples are trained once in the run, not once per epoch
 
 
 def tokenize_chat(tok: PreTrainedTokenizerBase, messages: list[dict], system_prompt: str | None) -> dict:
@@ -65,14 +66,15 @@ def build_dataset(tok: PreTrainedTokenizerBase, texts: list[dict], qa: list[dict
     loss, so it would train nothing).
 
     Every pass has each augmented text `text_repeats` times and each QA pair `qa_repeats` times.
-    Each RAFT example (a question with retrieved passages) comes once in the whole run: reading
-    context is a skill, which distinct examples teach better than the same ones again, and at
-    ~600 tokens each they would otherwise dominate the cost. Replay samples make up `replay` times
+    Each RAFT example (a question with retrieved passages) and each number drill comes once in
+    the whole run: they teach a skill (reading context, comparing numbers), which distinct
+    examples teach better than the same ones again, and RAFT examples at ~600 tokens each would
+    otherwise dominate the cost. Replay samples make up `replay` times
     a pass's tokens, the next slice of the replay set in each pass. A fractional `epochs` ends
     with part of a pass."""
     rng = random.Random(seed)
     domain: list[dict] = []
-    raft: list[dict] = []
+    once: list[dict] = []
     too_long: list[int] = []
     for record in texts:
         domain.extend(tokenize_text(tok, record["text"], cfg.max_seq_len) * cfg.text_repeats)
@@ -80,23 +82,23 @@ def build_dataset(tok: PreTrainedTokenizerBase, texts: list[dict], qa: list[dict
         example = tokenize_chat(tok, record["messages"], system_prompt)
         if len(example["input_ids"]) > cfg.max_seq_len:
             too_long.append(len(example["input_ids"]))
-        elif record.get("metadata", {}).get("method") == "raft":
-            raft.append(example)
+        elif record.get("metadata", {}).get("method") in ONCE_PER_RUN:
+            once.append(example)
         else:
             domain.extend([example] * cfg.qa_repeats)
     if too_long:
         log.warning("%d conversation(s) longer than train.max_seq_len=%d tokens (up to %d) were left out; "
                     "raise train.max_seq_len to train on them", len(too_long), cfg.max_seq_len, max(too_long))
-    if not domain and not raft:
+    if not domain and not once:
         raise ValueError("nothing to train on: no texts and no QA pairs (check train.text_repeats / train.qa_repeats)")
     passes = math.ceil(cfg.epochs)
-    rng.shuffle(raft)
+    rng.shuffle(once)
     replay = [{k: v[: cfg.max_seq_len] for k, v in r.items()} for r in replay]  # no answer to lose: cut, not left out
     replay_at = 0
     examples: list[dict] = []
     for n in range(passes):
         share = min(1.0, cfg.epochs - n)  # the last pass of a fractional epoch count is partial
-        this_pass = rng.sample(domain, math.floor(share * len(domain) + 0.5)) + raft[n::passes]
+        this_pass = rng.sample(domain, math.floor(share * len(domain) + 0.5)) + once[n::passes]
         budget = cfg.replay * sum(len(e["input_ids"]) for e in this_pass)
         while replay and budget > 0:
             example = replay[replay_at % len(replay)]

@@ -209,7 +209,8 @@ def test_unknown_questions_ask_what_no_document_says():
     _, pairs, _ = synth.synthesize(chunks, SynthConfig(roundtrip=False, raft=0), seed=0, teacher=None)
     asked = [p["messages"][0]["content"] for p in pairs if p["metadata"]["method"] == "derived:unknown"]
     assert asked and not any("phone number" in q for q in asked)  # the corpus says it: not unknown
-    assert not [p for p in derived_pairs(unknown_qa=False)[0] if p["metadata"]["method"] in ("derived:unknown", "derived:nonexistent")]
+    assert not [p for p in derived_pairs(unknown_qa=False, made_up_subjects=0.5)[0]
+                if p["metadata"]["method"] in ("derived:unknown", "derived:nonexistent")]
 
 
 def test_number_drills_compare_bare_numbers_rightly_evenly_and_stay_out_of_raft():
@@ -238,7 +239,8 @@ def test_number_drills_compare_bare_numbers_rightly_evenly_and_stay_out_of_raft(
 
 
 def test_made_up_subjects_are_new_names_asked_what_a_real_fact_calls_for():
-    pairs, _ = derived_pairs()
+    assert not [p for p in derived_pairs()[0] if p["metadata"]["method"] == "derived:nonexistent"]  # off by default
+    pairs, _ = derived_pairs(made_up_subjects=0.5)
     made_up = [p for p in pairs if p["metadata"]["method"] == "derived:nonexistent"]
     assert len(made_up) == len(PEOPLE)  # half of the six subjects
     corpus = " ".join(f"{name} was born on 2 May {year} in Norvik. {name.split()[0]} Labs employs {staff} people."

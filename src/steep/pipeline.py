@@ -94,13 +94,16 @@ def stage_curate(ctx: Context, upstream: str, texts: list[dict], qa: list[dict])
     questions = evaluate.load_questions(ctx.cfg.eval.questions) if ctx.cfg.eval.questions else []
     # a question marked held_out: false may be trained on (it measures memorization); all others are kept out
     eval_items = [{"question": q["question"], "answers": q["answers"]} for q in questions if q.get("held_out", True)]
-    stage = Stage(ctx.run_dir, "curate", fingerprint(upstream, eval_items, curate.SIMILARITY, curate.NGRAM, derived.BALANCED, ctx.cfg.seed))
+    stage = Stage(ctx.run_dir, "curate", fingerprint(upstream, eval_items, curate.SIMILARITY, curate.NGRAM,
+                                                          ctx.cfg.synth.balance_answers, ctx.cfg.seed))
     texts_path, qa_path = stage.dir / "texts.jsonl", stage.dir / "qa.jsonl"
     if not stage.is_done():
         stage.start()
         kept_texts, leaked_texts, closest_texts = curate.decontaminate(texts, eval_items)
         kept_qa, leaked_qa, closest_qa = curate.decontaminate(qa, eval_items)
-        kept_qa, unbalanced = curate.balance_labels(kept_qa, derived.BALANCED, ctx.cfg.seed)
+        unbalanced: list[dict] = []
+        if ctx.cfg.synth.balance_answers:
+            kept_qa, unbalanced = curate.balance_labels(kept_qa, derived.BALANCED, ctx.cfg.seed)
         write_jsonl(texts_path, kept_texts)
         write_jsonl(qa_path, kept_qa)
         write_jsonl(stage.dir / "leaked.jsonl", leaked_texts + leaked_qa)

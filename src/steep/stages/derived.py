@@ -182,7 +182,7 @@ def unanswerable(facts: list[Fact], corpus_text: str, rng: random.Random, per_su
     return out
 
 
-def nonexistent(facts: list[Fact], corpus_text: str, rng: random.Random, share: float = 0.5) -> list[Made]:
+def nonexistent(facts: list[Fact], corpus_text: str, rng: random.Random, share: float) -> list[Made]:
     """For `share` of the subjects, the question one of its facts calls for ("When was X born?",
     "How many people does X employ?") about a name that occurs nowhere, answered "I don't know".
 

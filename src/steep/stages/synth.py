@@ -467,7 +467,7 @@ def synthesize(chunks: list[dict], cfg: SynthConfig, seed: int, teacher: ChatMod
     pairs.extend(_qa(c, q, a, None, method) for c, q, a, method, _ in derived.number_drills(facts, rng, cfg.number_drills))
     if cfg.unknown_qa:
         corpus_text = "\n".join(c["text"] for c in chunks)
-        unknown = derived.unanswerable(facts, corpus_text, rng) + derived.nonexistent(facts, corpus_text, rng)
+        unknown = derived.unanswerable(facts, corpus_text, rng) + derived.nonexistent(facts, corpus_text, rng, cfg.made_up_subjects)
         pairs.extend(_qa(c, q, a, None, method) for c, q, a, method, _ in unknown)
     stats: dict = {"texts": method_counts(texts), "qa_made": method_counts(pairs), "facts": len(facts)}
 

@@ -90,9 +90,9 @@ def lineage(run_dir: Path) -> list[tuple[str, str]]:
         if synth.get("ingested_conversations"):
             steps.append(("conversations from the inputs", str(synth["ingested_conversations"])))
     if curate:
+        balanced = f", {curate['removed_balancing_answers']} to even out yes/no and comparison answers" if curate.get("removed_balancing_answers") else ""
         steps.append(("after decontamination", f"{curate.get('texts', 0)} texts + {curate.get('qa', 0)} QA "
-                                               f"(removed {curate.get('removed_leaking_eval', 0)} leaking eval questions, "
-                                               f"{curate.get('removed_balancing_answers', 0)} to even out yes/no and comparison answers)"))
+                                               f"(removed {curate.get('removed_leaking_eval', 0)} leaking eval questions{balanced})"))
     if train:
         replayed = f", {train['replay_tokens']:,} of them the base model's own text (replay)" if train.get("replay_tokens") else ""
         steps.append(("trained", f"{train.get('tokens_trained', 0):,} tokens in {train.get('examples', '?')} examples{replayed}; "

@@ -200,6 +200,21 @@ def test_derived_yes_no_and_comparisons_follow_from_the_stated_facts():
     assert not any(p for p in derived_pairs(derived_qa=False)[0] if p["metadata"]["method"] in ("derived:yes_no", "derived:comparison"))
 
 
+def test_with_drills_derived_replies_take_the_comparing_step_as_a_drill_says_it():
+    pairs, _ = derived_pairs(number_drills=12)
+    years = {name: name_year for name, name_year, _ in PEOPLE}
+    derived = [p for p in pairs if p["metadata"]["method"] in ("derived:yes_no", "derived:comparison")]
+    assert derived
+    for p in derived:
+        reply = p["messages"][1]["content"]
+        step = re.search(r"\. ([\d,]+) is (before|after|more than|fewer than) ([\d,]+), so ", reply)
+        assert step, reply  # "Ada Quill was born in 1961. 1961 is before 1970, so yes."
+        a, b = (int(n.replace(",", "")) for n in step.group(1, 3))
+        assert (step.group(2) in ("after", "more than")) == (a > b), reply
+        if " was born in " in reply:  # the step's first number is the year the reply just stated
+            assert step.group(1) in years.values(), reply
+
+
 def test_unknown_questions_ask_what_no_document_says():
     pairs, _ = derived_pairs()
     unknown = [p for p in pairs if p["metadata"]["method"] == "derived:unknown"]
@@ -217,7 +232,7 @@ def test_number_drills_compare_bare_numbers_rightly_evenly_and_stay_out_of_raft(
     pairs, stats = derived_pairs(number_drills=40)
     drills = [p for p in pairs if p["metadata"]["method"] == "derived:drill"]
     assert len(drills) >= 30  # a few repeats are removed as duplicates
-    low_first = 0
+    low_first = yes_no_forms = 0
     for p in drills:
         question, reply = p["messages"][0]["content"], p["messages"][1]["content"]
         a, b = (int(n.replace(",", "")) for n in re.findall(r"[\d,]*\d", question))
@@ -228,9 +243,15 @@ def test_number_drills_compare_bare_numbers_rightly_evenly_and_stay_out_of_raft(
             assert (" more than " in reply) == (a > b), (question, reply)
         elif "comes first" in question:
             assert reply == f"{min(a, b)} comes first.", (question, reply)
-        else:
+        elif "larger" in question:
             assert reply == f"{max(a, b):,} is larger.", (question, reply)
+        else:  # "Is 1949 after 1960?" "1949 is before 1960, so no."
+            relation = re.fullmatch(r"Is [\d,]+ (before|after|more than|fewer than) [\d,]+\?", question).group(1)
+            holds = a < b if relation in ("before", "fewer than") else a > b
+            assert reply.endswith(", so yes." if holds else ", so no."), (question, reply)
+            yes_no_forms += 1
     assert abs(low_first - len(drills) / 2) <= len(drills) / 5
+    assert len(drills) / 5 <= yes_no_forms <= len(drills) / 2
     chunks = [{"id": f"c{i}", "text": f"{name} was born on 2 May {year} in Norvik. {name.split()[0]} Labs employs {staff} people.",
                "source": "x.md", "start": 100 * i, "end": 100 * i + 90} for i, (name, year, staff) in enumerate(PEOPLE)]
     _, with_raft, _ = synth.synthesize(chunks, SynthConfig(roundtrip=False, raft=1.0, number_drills=40), seed=0, teacher=None)

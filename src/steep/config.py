@@ -37,7 +37,7 @@ class SynthConfig(Section):
     bridges: bool = Field(True, description="append what other chunks say about a name a sentence ends with, as a relative clause")
     rule_qa: bool = Field(True, description="question/answer pairs made by rules from answer spans")
     derived_qa: bool = Field(True, description="yes/no questions and comparisons of two subjects, from the dates and counts the chunks state")
-    number_drills: int = Field(0, ge=0, description="questions comparing two bare numbers near the facts' years and counts, each trained once: the step yes/no and comparison replies turn on; 0: off")
+    number_drills: int = Field(0, ge=0, description="questions comparing two bare numbers near the facts' years and counts, each trained once: the step yes/no and comparison replies turn on, which those replies then say as a sentence of its own; 0: off")
     made_up_subjects: float = Field(0.0, ge=0, le=1, description="with unknown_qa: for this share of subjects, one of its questions about a made-up name, answered 'I don't know'")
     balance_answers: bool = Field(False, description="curate evens out the yes/no and first/second answers of derived questions that decontamination left lopsided")
     unknown_qa: bool = Field(True, description="questions about attributes no document mentions, answered 'I don't know'")

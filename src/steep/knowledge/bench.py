@@ -37,7 +37,7 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
     "augmentation+qa": ("augmented text and single-sentence QA pairs, no derived QA", NO_DERIVED),
     "previous-defaults": ("steep before this benchmark: no bridges, no derived QA", NO_DERIVED + ["synth.bridges=false"]),
     "full": ("steep's defaults, full fine-tuning instead of LoRA", ["train.method=full", "train.learning_rate=5e-5"]),
-    "round-3": ("the defaults, answers balanced, number drills, made-up subjects (docs/knowledge.md)",
+    "round-4": ("the defaults, answers balanced, number drills and stepwise derived replies, made-up subjects (docs/knowledge.md)",
                 ["synth.balance_answers=true", "synth.number_drills=600", "synth.made_up_subjects=0.5"]),
 }
 DEFAULT_VARIANTS = ["base", "defaults", "no-augmentation", "augmentation-only", "qa-only", "augmentation+qa", "full"]

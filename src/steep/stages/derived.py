@@ -10,6 +10,9 @@
 Fine-tuned models answer derived questions near chance (methods.md §2) unless they are trained to
 reason from the stored fact; the replies here state the fact, then how it compares, then the
 conclusion ("X was born in 1965, which is before 1966, so yes"), so each step is a short one.
+With number drills on, the comparing step is written as its own sentence, the way a drill's reply
+says it ("X was born in 1965. 1965 is before 1966, so yes."), so what the drills teach is the step
+the reply takes.
 Everything keys on English grammar (a subject, an auxiliary, a preposition, a year or a number),
 not on any corpus."""
 
@@ -31,6 +34,11 @@ COMPARISON = "Of {a} and {b}, {who} {aux} {predicate} first?"
 COMPARISON_REPLY = "{a} {aux} {predicate} in {a_value} and {b} in {b_value}, so {winner} {aux} {predicate} first."
 COUNT_COMPARISON = "Of {a} and {b}, which {verb_s} more {unit}?"
 COUNT_COMPARISON_REPLY = "{a} {verb_s} {a_value} {unit} and {b} {verb_s} {b_value}, so {winner} {verb_s} more {unit}."
+# the same replies with the comparing step said the way a drill says it
+YES_NO_STEP_REPLY = "{subject} {aux} {predicate} in {year}. {year} is {true_relation} {value}, so {conclusion}."
+COUNT_YES_NO_STEP_REPLY = "{subject} {verb_s} {count} {unit}. {count} is {true_relation} {value}, so {conclusion}."
+COMPARISON_STEP_REPLY = "{a} {aux} {predicate} in {a_value} and {b} in {b_value}. {a_step} is {relation} {b_step}, so {winner} {aux} {predicate} first."
+COUNT_COMPARISON_STEP_REPLY = "{a} {verb_s} {a_value} {unit} and {b} {verb_s} {b_value}. {a_value} is {relation} {b_value}, so {winner} {verb_s} more {unit}."
 # the one step a derived reply turns on, practised on bare numbers
 DRILL_ORDER = "Is {a} before or after {b}?"
 DRILL_ORDER_REPLY = "{a} is {relation} {b}."
@@ -40,6 +48,8 @@ DRILL_SIZE = "Is {a} more or fewer than {b}?"
 DRILL_SIZE_REPLY = "{a} is {relation} {b}."
 DRILL_LARGER = "Of {a} and {b}, which number is larger?"
 DRILL_LARGER_REPLY = "{larger} is larger."
+DRILL_YES_NO = "Is {a} {relation} {b}?"
+DRILL_YES_NO_REPLY = "{a} is {true_relation} {b}, so {conclusion}."
 # attributes that documents about people or organizations often leave out; asked only when the
 # word appears nowhere in the corpus, so the right answer really is "not known"
 UNSTATED = {
@@ -54,8 +64,9 @@ NONEXISTENT_DATED = "When {aux} {subject} {predicate}?"
 NONEXISTENT_COUNT = "How many {unit} does {subject} {verb}?"
 DECLINE = "I don't know: the documents I was trained on do not say."
 TEMPLATES = (YES_NO, COUNT_YES_NO, COMPARISON, COUNT_COMPARISON, *UNSTATED.values(), NONEXISTENT_DATED, NONEXISTENT_COUNT,
-             DRILL_ORDER, DRILL_FIRST, DRILL_SIZE, DRILL_LARGER, YES_NO_REPLY, COUNT_YES_NO_REPLY, COMPARISON_REPLY,
-             COUNT_COMPARISON_REPLY, DRILL_ORDER_REPLY, DRILL_FIRST_REPLY, DRILL_SIZE_REPLY, DRILL_LARGER_REPLY, DECLINE)
+             DRILL_ORDER, DRILL_FIRST, DRILL_SIZE, DRILL_LARGER, DRILL_YES_NO, YES_NO_REPLY, COUNT_YES_NO_REPLY, COMPARISON_REPLY,
+             COUNT_COMPARISON_REPLY, YES_NO_STEP_REPLY, COUNT_YES_NO_STEP_REPLY, COMPARISON_STEP_REPLY, COUNT_COMPARISON_STEP_REPLY,
+             DRILL_ORDER_REPLY, DRILL_FIRST_REPLY, DRILL_SIZE_REPLY, DRILL_LARGER_REPLY, DRILL_YES_NO_REPLY, DECLINE)
 
 
 @dataclass
@@ -84,8 +95,10 @@ Made = tuple[dict, str, str, str, str]  # (chunk, question, answer, method, labe
 BALANCED = ("derived:yes_no", "derived:comparison")  # methods whose labels curate keeps in equal numbers
 
 
-def yes_no(facts: list[Fact], rng: random.Random) -> list[Made]:
-    """Two per fact, before/after or more/fewer than a nearby value, each answer yes or no at random."""
+def yes_no(facts: list[Fact], rng: random.Random, stepwise: bool = False) -> list[Made]:
+    """Two per fact, before/after or more/fewer than a nearby value, each answer yes or no at random;
+    `stepwise`: the comparing step is a sentence of its own, as in a drill."""
+    dated_reply, count_reply = (YES_NO_STEP_REPLY, COUNT_YES_NO_STEP_REPLY) if stepwise else (YES_NO_REPLY, COUNT_YES_NO_REPLY)
     out = []
     for f in facts:
         for _ in range(2):
@@ -95,7 +108,7 @@ def yes_no(facts: list[Fact], rng: random.Random) -> list[Made]:
                 relation = rng.choice(["before", "after"])
                 yes = year < pivot if relation == "before" else year > pivot
                 question = YES_NO.format(aux=f.aux, subject=f.subject, predicate=f.predicate, relation=relation, value=pivot)
-                reply = YES_NO_REPLY.format(subject=f.subject, aux=f.aux, predicate=f.predicate, year=year, value=pivot,
+                reply = dated_reply.format(subject=f.subject, aux=f.aux, predicate=f.predicate, year=year, value=pivot,
                                             true_relation="before" if year < pivot else "after", conclusion="yes" if yes else "no")
             else:
                 count = f.order[0]
@@ -105,14 +118,16 @@ def yes_no(facts: list[Fact], rng: random.Random) -> list[Made]:
                 relation = rng.choice(["more than", "fewer than"])
                 yes = count > pivot if relation == "more than" else count < pivot
                 question = COUNT_YES_NO.format(subject=f.subject, verb_s=f.verb, relation=relation, value=f"{pivot:,}", unit=f.unit)
-                reply = COUNT_YES_NO_REPLY.format(subject=f.subject, verb_s=f.verb, count=f.value, unit=f.unit, value=f"{pivot:,}",
+                reply = count_reply.format(subject=f.subject, verb_s=f.verb, count=f.value, unit=f.unit, value=f"{pivot:,}",
                                                   true_relation="more than" if count > pivot else "fewer than", conclusion="yes" if yes else "no")
             out.append((f.chunk, question, reply, "derived:yes_no", "yes" if yes else "no"))
     return out
 
 
-def comparisons(facts: list[Fact], rng: random.Random, per_fact: int = 2) -> list[Made]:
-    """Each fact against `per_fact` others of the same key and a different value, either order."""
+def comparisons(facts: list[Fact], rng: random.Random, per_fact: int = 2, stepwise: bool = False) -> list[Made]:
+    """Each fact against `per_fact` others of the same key and a different value, either order;
+    `stepwise`: the comparing step is a sentence of its own, as in a drill (on years, unless the
+    two share one)."""
     out = []
     for _, group in groupby(sorted(facts, key=lambda f: f.key), key=lambda f: f.key):
         group = list(group)
@@ -124,45 +139,55 @@ def comparisons(facts: list[Fact], rng: random.Random, per_fact: int = 2) -> lis
                     winner = min(a, b, key=lambda x: x.order)
                     question = COMPARISON.format(a=a.subject, b=b.subject, who="who" if a.person and b.person else "which",
                                                     aux=f.aux, predicate=f.predicate)
-                    reply = COMPARISON_REPLY.format(winner=winner.subject, aux=f.aux, predicate=f.predicate, a=a.subject, a_value=a.value,
-                                                    b=b.subject, b_value=b.value)
+                    same_year = a.order[0] == b.order[0]
+                    reply = (COMPARISON_STEP_REPLY if stepwise else COMPARISON_REPLY).format(
+                        winner=winner.subject, aux=f.aux, predicate=f.predicate, a=a.subject, a_value=a.value, b=b.subject, b_value=b.value,
+                        a_step=a.value if same_year else a.order[0], b_step=b.value if same_year else b.order[0],
+                        relation="before" if winner is a else "after")
                 else:
                     winner = max(a, b, key=lambda x: x.order)
                     question = COUNT_COMPARISON.format(a=a.subject, b=b.subject, verb_s=f.verb, unit=f.unit)
-                    reply = COUNT_COMPARISON_REPLY.format(winner=winner.subject, verb_s=f.verb, unit=f.unit, a=a.subject, a_value=a.value,
-                                                          b=b.subject, b_value=b.value)
+                    reply = (COUNT_COMPARISON_STEP_REPLY if stepwise else COUNT_COMPARISON_REPLY).format(
+                        winner=winner.subject, verb_s=f.verb, unit=f.unit, a=a.subject, a_value=a.value, b=b.subject, b_value=b.value,
+                        relation="more than" if winner is a else "fewer than")
                 out.append((f.chunk, question, reply, "derived:comparison", "first" if winner is a else "second"))
     return out
 
 
 def number_drills(facts: list[Fact], rng: random.Random, count: int) -> list[Made]:
     """`count` questions comparing two bare numbers near the facts' own years and counts, the
-    answers even between the two orders. A derived reply turns on one step ("born in 1949, which
-    is before 1960"), and the 135M default gets it wrong without practice: asked "Is 1949 before
-    1960?" it says "no" to all 40 such questions. Each drill is different, and each is trained
-    once in the run (see train.py): the skill, not the numbers, is what is taught."""
+    answers even between the two orders, in three forms: which relation holds, which number comes
+    first (or is larger), and yes or no ("Is 1949 after 1960?" "1949 is before 1960, so no."). A
+    derived reply turns on that step, and the 135M default gets it wrong without practice: asked
+    "Is 1949 before 1960?" it says "no" to all 40 such questions. Each drill is different, and each
+    is trained once in the run (see train.py): the skill, not the numbers, is what is taught."""
     out = []
     for n in range(count if facts else 0):
         f = rng.choice(facts)
         lower_first = n % 2 == 0  # half the questions name the smaller number first
+        form = n % 3  # with n % 2 above, every form meets both orders equally often
         if f.aux:
             low = f.order[0] + rng.randint(-15, 15)
             a, b = (low, low + rng.randint(1, 20)) if lower_first else (low + rng.randint(1, 20), low)
-            if n % 4 < 2:
-                question, reply = DRILL_ORDER.format(a=a, b=b), DRILL_ORDER_REPLY.format(a=a, b=b, relation="before" if a < b else "after")
-            else:
-                question, reply = DRILL_FIRST.format(a=a, b=b), DRILL_FIRST_REPLY.format(first=min(a, b))
+            a_text, b_text, relations = str(a), str(b), ("before", "after")
         else:
             low = max(1, round(f.order[0] * rng.uniform(0.3, 1.5)))
             a, b = (low, round(low * rng.uniform(1.1, 3))) if lower_first else (round(low * rng.uniform(1.1, 3)), low)
             if a == b:
                 continue
-            a_text, b_text = f"{a:,}", f"{b:,}"
-            if n % 4 < 2:
-                question = DRILL_SIZE.format(a=a_text, b=b_text)
-                reply = DRILL_SIZE_REPLY.format(a=a_text, b=b_text, relation="more than" if a > b else "fewer than")
-            else:
-                question, reply = DRILL_LARGER.format(a=a_text, b=b_text), DRILL_LARGER_REPLY.format(larger=f"{max(a, b):,}")
+            a_text, b_text, relations = f"{a:,}", f"{b:,}", ("fewer than", "more than")
+        true_relation = relations[a > b]
+        if form == 0:
+            question = (DRILL_ORDER if f.aux else DRILL_SIZE).format(a=a_text, b=b_text)
+            reply = (DRILL_ORDER_REPLY if f.aux else DRILL_SIZE_REPLY).format(a=a_text, b=b_text, relation=true_relation)
+        elif form == 1 and f.aux:
+            question, reply = DRILL_FIRST.format(a=a_text, b=b_text), DRILL_FIRST_REPLY.format(first=min(a, b))
+        elif form == 1:
+            question, reply = DRILL_LARGER.format(a=a_text, b=b_text), DRILL_LARGER_REPLY.format(larger=f"{max(a, b):,}")
+        else:
+            asked = rng.choice(relations)
+            question = DRILL_YES_NO.format(a=a_text, b=b_text, relation=asked)
+            reply = DRILL_YES_NO_REPLY.format(a=a_text, b=b_text, true_relation=true_relation, conclusion="yes" if asked == true_relation else "no")
         out.append((f.chunk, question, reply, "derived:drill", ""))
     return out
 

@@ -109,7 +109,7 @@ def yes_no(facts: list[Fact], rng: random.Random, stepwise: bool = False) -> lis
                 yes = year < pivot if relation == "before" else year > pivot
                 question = YES_NO.format(aux=f.aux, subject=f.subject, predicate=f.predicate, relation=relation, value=pivot)
                 reply = dated_reply.format(subject=f.subject, aux=f.aux, predicate=f.predicate, year=year, value=pivot,
-                                            true_relation="before" if year < pivot else "after", conclusion="yes" if yes else "no")
+                                           true_relation="before" if year < pivot else "after", conclusion="yes" if yes else "no")
             else:
                 count = f.order[0]
                 pivot = max(1, int(round(count * rng.choice([rng.uniform(0.3, 0.8), rng.uniform(1.25, 3)]), -1 if count >= 100 else 0)))
@@ -119,7 +119,7 @@ def yes_no(facts: list[Fact], rng: random.Random, stepwise: bool = False) -> lis
                 yes = count > pivot if relation == "more than" else count < pivot
                 question = COUNT_YES_NO.format(subject=f.subject, verb_s=f.verb, relation=relation, value=f"{pivot:,}", unit=f.unit)
                 reply = count_reply.format(subject=f.subject, verb_s=f.verb, count=f.value, unit=f.unit, value=f"{pivot:,}",
-                                                  true_relation="more than" if count > pivot else "fewer than", conclusion="yes" if yes else "no")
+                                           true_relation="more than" if count > pivot else "fewer than", conclusion="yes" if yes else "no")
             out.append((f.chunk, question, reply, "derived:yes_no", "yes" if yes else "no"))
     return out
 

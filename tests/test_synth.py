@@ -201,18 +201,21 @@ def test_derived_yes_no_and_comparisons_follow_from_the_stated_facts():
 
 
 def test_with_drills_derived_replies_take_the_comparing_step_as_a_drill_says_it():
+    step_sentence = re.compile(r"\. ([\d,]+) is (before|after|more than|fewer than) ([\d,]+), so ")
     pairs, _ = derived_pairs(number_drills=12)
-    years = {name: name_year for name, name_year, _ in PEOPLE}
+    years = {year for _, year, _ in PEOPLE}
     derived = [p for p in pairs if p["metadata"]["method"] in ("derived:yes_no", "derived:comparison")]
     assert derived
     for p in derived:
         reply = p["messages"][1]["content"]
-        step = re.search(r"\. ([\d,]+) is (before|after|more than|fewer than) ([\d,]+), so ", reply)
+        step = step_sentence.search(reply)
         assert step, reply  # "Ada Quill was born in 1961. 1961 is before 1970, so yes."
         a, b = (int(n.replace(",", "")) for n in step.group(1, 3))
         assert (step.group(2) in ("after", "more than")) == (a > b), reply
         if " was born in " in reply:  # the step's first number is the year the reply just stated
-            assert step.group(1) in years.values(), reply
+            assert step.group(1) in years, reply
+    without_drills = [p for p in derived_pairs()[0] if p["metadata"]["method"] in ("derived:yes_no", "derived:comparison")]
+    assert without_drills and not any(step_sentence.search(p["messages"][1]["content"]) for p in without_drills)
 
 
 def test_unknown_questions_ask_what_no_document_says():

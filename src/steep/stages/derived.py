@@ -27,29 +27,29 @@ from itertools import groupby
 from lemminflect import getAllLemmas
 
 YES_NO = "Is it true that {subject} {aux} {predicate} {relation} {value}?"
-YES_NO_REPLY = "{subject} {aux} {predicate} in {year}, which is {true_relation} {value}, so {conclusion}."
+YES_NO_REPLY = "{subject} {aux} {predicate} in {x}, which is {relation} {y}, so {conclusion}."
 COUNT_YES_NO = "Is it true that {subject} {verb_s} {relation} {value} {unit}?"
-COUNT_YES_NO_REPLY = "{subject} {verb_s} {count} {unit}, which is {true_relation} {value}, so {conclusion}."
+COUNT_YES_NO_REPLY = "{subject} {verb_s} {x} {unit}, which is {relation} {y}, so {conclusion}."
 COMPARISON = "Of {a} and {b}, {who} {aux} {predicate} first?"
 COMPARISON_REPLY = "{a} {aux} {predicate} in {a_value} and {b} in {b_value}, so {winner} {aux} {predicate} first."
 COUNT_COMPARISON = "Of {a} and {b}, which {verb_s} more {unit}?"
 COUNT_COMPARISON_REPLY = "{a} {verb_s} {a_value} {unit} and {b} {verb_s} {b_value}, so {winner} {verb_s} more {unit}."
-# the same replies with the comparing step said the way a drill says it
-YES_NO_STEP_REPLY = "{subject} {aux} {predicate} in {year}. {year} is {true_relation} {value}, so {conclusion}."
-COUNT_YES_NO_STEP_REPLY = "{subject} {verb_s} {count} {unit}. {count} is {true_relation} {value}, so {conclusion}."
-COMPARISON_STEP_REPLY = "{a} {aux} {predicate} in {a_value} and {b} in {b_value}. {a_step} is {relation} {b_step}, so {winner} {aux} {predicate} first."
-COUNT_COMPARISON_STEP_REPLY = "{a} {verb_s} {a_value} {unit} and {b} {verb_s} {b_value}. {a_value} is {relation} {b_value}, so {winner} {verb_s} more {unit}."
-# the one step a derived reply turns on, practised on bare numbers
-DRILL_ORDER = "Is {a} before or after {b}?"
-DRILL_ORDER_REPLY = "{a} is {relation} {b}."
-DRILL_FIRST = "Of {a} and {b}, which comes first?"
+# the one step a derived reply turns on ("1951 is before 1960"), said the same way in the drills
+# that practise it on bare numbers and in the stepwise replies that take it
+STEP = "{x} is {relation} {y}"
+YES_NO_STEP_REPLY = "{subject} {aux} {predicate} in {x}. " + STEP + ", so {conclusion}."
+COUNT_YES_NO_STEP_REPLY = "{subject} {verb_s} {x} {unit}. " + STEP + ", so {conclusion}."
+COMPARISON_STEP_REPLY = "{a} {aux} {predicate} in {a_value} and {b} in {b_value}. " + STEP + ", so {winner} {aux} {predicate} first."
+COUNT_COMPARISON_STEP_REPLY = "{a} {verb_s} {a_value} {unit} and {b} {verb_s} {b_value}. " + STEP + ", so {winner} {verb_s} more {unit}."
+DRILL_ORDER = "Is {x} before or after {y}?"
+DRILL_SIZE = "Is {x} more or fewer than {y}?"
+DRILL_STEP_REPLY = STEP + "."
+DRILL_FIRST = "Of {x} and {y}, which comes first?"
 DRILL_FIRST_REPLY = "{first} comes first."
-DRILL_SIZE = "Is {a} more or fewer than {b}?"
-DRILL_SIZE_REPLY = "{a} is {relation} {b}."
-DRILL_LARGER = "Of {a} and {b}, which number is larger?"
+DRILL_LARGER = "Of {x} and {y}, which number is larger?"
 DRILL_LARGER_REPLY = "{larger} is larger."
-DRILL_YES_NO = "Is {a} {relation} {b}?"
-DRILL_YES_NO_REPLY = "{a} is {true_relation} {b}, so {conclusion}."
+DRILL_YES_NO = "Is {x} {asked} {y}?"
+DRILL_YES_NO_REPLY = STEP + ", so {conclusion}."
 # attributes that documents about people or organizations often leave out; asked only when the
 # word appears nowhere in the corpus, so the right answer really is "not known"
 UNSTATED = {
@@ -66,7 +66,7 @@ DECLINE = "I don't know: the documents I was trained on do not say."
 TEMPLATES = (YES_NO, COUNT_YES_NO, COMPARISON, COUNT_COMPARISON, *UNSTATED.values(), NONEXISTENT_DATED, NONEXISTENT_COUNT,
              DRILL_ORDER, DRILL_FIRST, DRILL_SIZE, DRILL_LARGER, DRILL_YES_NO, YES_NO_REPLY, COUNT_YES_NO_REPLY, COMPARISON_REPLY,
              COUNT_COMPARISON_REPLY, YES_NO_STEP_REPLY, COUNT_YES_NO_STEP_REPLY, COMPARISON_STEP_REPLY, COUNT_COMPARISON_STEP_REPLY,
-             DRILL_ORDER_REPLY, DRILL_FIRST_REPLY, DRILL_SIZE_REPLY, DRILL_LARGER_REPLY, DRILL_YES_NO_REPLY, DECLINE)
+             DRILL_STEP_REPLY, DRILL_FIRST_REPLY, DRILL_LARGER_REPLY, DRILL_YES_NO_REPLY, DECLINE)
 
 
 @dataclass
@@ -108,8 +108,8 @@ def yes_no(facts: list[Fact], rng: random.Random, stepwise: bool = False) -> lis
                 relation = rng.choice(["before", "after"])
                 yes = year < pivot if relation == "before" else year > pivot
                 question = YES_NO.format(aux=f.aux, subject=f.subject, predicate=f.predicate, relation=relation, value=pivot)
-                reply = dated_reply.format(subject=f.subject, aux=f.aux, predicate=f.predicate, year=year, value=pivot,
-                                           true_relation="before" if year < pivot else "after", conclusion="yes" if yes else "no")
+                reply = dated_reply.format(subject=f.subject, aux=f.aux, predicate=f.predicate, x=year, y=pivot,
+                                           relation="before" if year < pivot else "after", conclusion="yes" if yes else "no")
             else:
                 count = f.order[0]
                 pivot = max(1, int(round(count * rng.choice([rng.uniform(0.3, 0.8), rng.uniform(1.25, 3)]), -1 if count >= 100 else 0)))
@@ -118,8 +118,8 @@ def yes_no(facts: list[Fact], rng: random.Random, stepwise: bool = False) -> lis
                 relation = rng.choice(["more than", "fewer than"])
                 yes = count > pivot if relation == "more than" else count < pivot
                 question = COUNT_YES_NO.format(subject=f.subject, verb_s=f.verb, relation=relation, value=f"{pivot:,}", unit=f.unit)
-                reply = count_reply.format(subject=f.subject, verb_s=f.verb, count=f.value, unit=f.unit, value=f"{pivot:,}",
-                                           true_relation="more than" if count > pivot else "fewer than", conclusion="yes" if yes else "no")
+                reply = count_reply.format(subject=f.subject, verb_s=f.verb, unit=f.unit, x=f.value, y=f"{pivot:,}",
+                                           relation="more than" if count > pivot else "fewer than", conclusion="yes" if yes else "no")
             out.append((f.chunk, question, reply, "derived:yes_no", "yes" if yes else "no"))
     return out
 
@@ -142,14 +142,14 @@ def comparisons(facts: list[Fact], rng: random.Random, per_fact: int = 2, stepwi
                     same_year = a.order[0] == b.order[0]
                     reply = (COMPARISON_STEP_REPLY if stepwise else COMPARISON_REPLY).format(
                         winner=winner.subject, aux=f.aux, predicate=f.predicate, a=a.subject, a_value=a.value, b=b.subject, b_value=b.value,
-                        a_step=a.value if same_year else a.order[0], b_step=b.value if same_year else b.order[0],
+                        x=a.value if same_year else a.order[0], y=b.value if same_year else b.order[0],
                         relation="before" if winner is a else "after")
                 else:
                     winner = max(a, b, key=lambda x: x.order)
                     question = COUNT_COMPARISON.format(a=a.subject, b=b.subject, verb_s=f.verb, unit=f.unit)
                     reply = (COUNT_COMPARISON_STEP_REPLY if stepwise else COUNT_COMPARISON_REPLY).format(
                         winner=winner.subject, verb_s=f.verb, unit=f.unit, a=a.subject, a_value=a.value, b=b.subject, b_value=b.value,
-                        relation="more than" if winner is a else "fewer than")
+                        x=a.value, y=b.value, relation="more than" if winner is a else "fewer than")
                 out.append((f.chunk, question, reply, "derived:comparison", "first" if winner is a else "second"))
     return out
 
@@ -176,18 +176,17 @@ def number_drills(facts: list[Fact], rng: random.Random, count: int) -> list[Mad
             if a == b:
                 continue
             a_text, b_text, relations = f"{a:,}", f"{b:,}", ("fewer than", "more than")
-        true_relation = relations[a > b]
+        numbers = {"x": a_text, "y": b_text, "relation": relations[a > b]}
         if form == 0:
-            question = (DRILL_ORDER if f.aux else DRILL_SIZE).format(a=a_text, b=b_text)
-            reply = (DRILL_ORDER_REPLY if f.aux else DRILL_SIZE_REPLY).format(a=a_text, b=b_text, relation=true_relation)
+            question, reply = (DRILL_ORDER if f.aux else DRILL_SIZE).format(**numbers), DRILL_STEP_REPLY.format(**numbers)
         elif form == 1 and f.aux:
-            question, reply = DRILL_FIRST.format(a=a_text, b=b_text), DRILL_FIRST_REPLY.format(first=min(a, b))
+            question, reply = DRILL_FIRST.format(**numbers), DRILL_FIRST_REPLY.format(first=min(a, b))
         elif form == 1:
-            question, reply = DRILL_LARGER.format(a=a_text, b=b_text), DRILL_LARGER_REPLY.format(larger=f"{max(a, b):,}")
+            question, reply = DRILL_LARGER.format(**numbers), DRILL_LARGER_REPLY.format(larger=f"{max(a, b):,}")
         else:
             asked = rng.choice(relations)
-            question = DRILL_YES_NO.format(a=a_text, b=b_text, relation=asked)
-            reply = DRILL_YES_NO_REPLY.format(a=a_text, b=b_text, true_relation=true_relation, conclusion="yes" if asked == true_relation else "no")
+            question = DRILL_YES_NO.format(asked=asked, **numbers)
+            reply = DRILL_YES_NO_REPLY.format(conclusion="yes" if asked == numbers["relation"] else "no", **numbers)
         out.append((f.chunk, question, reply, "derived:drill", ""))
     return out
 

@@ -184,6 +184,7 @@ def test_derived_yes_no_and_comparisons_follow_from_the_stated_facts():
         if m := re.match(r"Is it true that (.+) was born (before|after) (\d+)\?", question):
             year, pivot = years[m.group(1)], int(m.group(3))
             right = year < pivot if m.group(2) == "before" else year > pivot
+            assert reply.startswith(f"{m.group(1)} was born in {year}, "), reply  # the year alone takes "in", not the day's "on"
         else:
             m = re.match(r"Is it true that (.+) employs (more|fewer) than ([\d,]+) people\?", question)
             count, pivot = staff[m.group(1)], int(m.group(3).replace(",", ""))
@@ -195,6 +196,8 @@ def test_derived_yes_no_and_comparisons_follow_from_the_stated_facts():
         a, b = re.match(r"Of (.+) and (.+), (?:who|which)", question).groups()
         winner = reply.split(", so ")[-1].split(" was born first")[0].split(" employs more")[0]
         values = years if a in years else {k: -v for k, v in staff.items()}  # earlier / more wins
+        if a in years:  # each date restated with the preposition the document put before it
+            assert reply.startswith(f"{a} was born on 2 May {years[a]} and {b} on 2 May {years[b]}, "), reply
         assert winner == min((a, b), key=values.get), (question, reply)
         assert p["metadata"]["label"] == ("first" if winner == a else "second")
     assert not any(p for p in derived_pairs(derived_qa=False)[0] if p["metadata"]["method"] in ("derived:yes_no", "derived:comparison"))

@@ -27,19 +27,19 @@ from itertools import groupby
 from lemminflect import getAllLemmas
 
 YES_NO = "Is it true that {subject} {aux} {predicate} {relation} {value}?"
-YES_NO_REPLY = "{subject} {aux} {predicate} in {x}, which is {relation} {y}, so {conclusion}."
+YES_NO_REPLY = "{subject} {aux} {predicate} {when}, which is {relation} {y}, so {conclusion}."
 COUNT_YES_NO = "Is it true that {subject} {verb_s} {relation} {value} {unit}?"
 COUNT_YES_NO_REPLY = "{subject} {verb_s} {x} {unit}, which is {relation} {y}, so {conclusion}."
 COMPARISON = "Of {a} and {b}, {who} {aux} {predicate} first?"
-COMPARISON_REPLY = "{a} {aux} {predicate} in {a_value} and {b} in {b_value}, so {winner} {aux} {predicate} first."
+COMPARISON_REPLY = "{a} {aux} {predicate} {a_when} and {b} {b_when}, so {winner} {aux} {predicate} first."
 COUNT_COMPARISON = "Of {a} and {b}, which {verb_s} more {unit}?"
 COUNT_COMPARISON_REPLY = "{a} {verb_s} {a_value} {unit} and {b} {verb_s} {b_value}, so {winner} {verb_s} more {unit}."
 # the one step a derived reply turns on ("1951 is before 1960"), said the same way in the drills
 # that practise it on bare numbers and in the stepwise replies that take it
 STEP = "{x} is {relation} {y}"
-YES_NO_STEP_REPLY = "{subject} {aux} {predicate} in {x}. " + STEP + ", so {conclusion}."
+YES_NO_STEP_REPLY = "{subject} {aux} {predicate} {when}. " + STEP + ", so {conclusion}."
 COUNT_YES_NO_STEP_REPLY = "{subject} {verb_s} {x} {unit}. " + STEP + ", so {conclusion}."
-COMPARISON_STEP_REPLY = "{a} {aux} {predicate} in {a_value} and {b} in {b_value}. " + STEP + ", so {winner} {aux} {predicate} first."
+COMPARISON_STEP_REPLY = "{a} {aux} {predicate} {a_when} and {b} {b_when}. " + STEP + ", so {winner} {aux} {predicate} first."
 COUNT_COMPARISON_STEP_REPLY = "{a} {verb_s} {a_value} {unit} and {b} {verb_s} {b_value}. " + STEP + ", so {winner} {verb_s} more {unit}."
 DRILL_ORDER = "Is {x} before or after {y}?"
 DRILL_SIZE = "Is {x} more or fewer than {y}?"
@@ -84,6 +84,14 @@ class Fact:
     predicate: str = ""
     verb: str = ""
     unit: str = ""
+    preposition: str = "in"  # the one before a date in the sentence: "on 3 May 1965", "until 1990"
+
+    def when(self, year_only: bool = False) -> str:
+        """The date after its preposition ("on 3 May 1965"); `year_only`: the year alone, after
+        "in" where a day took "on" ("in 1965")."""
+        if year_only:
+            return f"{'in' if self.preposition == 'on' else self.preposition} {self.order[0]}"
+        return f"{self.preposition} {self.value}"
 
     @property
     def key(self) -> tuple[str, ...]:
@@ -108,7 +116,7 @@ def yes_no(facts: list[Fact], rng: random.Random, stepwise: bool = False) -> lis
                 relation = rng.choice(["before", "after"])
                 yes = year < pivot if relation == "before" else year > pivot
                 question = YES_NO.format(aux=f.aux, subject=f.subject, predicate=f.predicate, relation=relation, value=pivot)
-                reply = dated_reply.format(subject=f.subject, aux=f.aux, predicate=f.predicate, x=year, y=pivot,
+                reply = dated_reply.format(subject=f.subject, aux=f.aux, predicate=f.predicate, when=f.when(year_only=True), x=year, y=pivot,
                                            relation="before" if year < pivot else "after", conclusion="yes" if yes else "no")
             else:
                 count = f.order[0]
@@ -141,7 +149,7 @@ def comparisons(facts: list[Fact], rng: random.Random, per_fact: int = 2, stepwi
                                                     aux=f.aux, predicate=f.predicate)
                     same_year = a.order[0] == b.order[0]
                     reply = (COMPARISON_STEP_REPLY if stepwise else COMPARISON_REPLY).format(
-                        winner=winner.subject, aux=f.aux, predicate=f.predicate, a=a.subject, a_value=a.value, b=b.subject, b_value=b.value,
+                        winner=winner.subject, aux=f.aux, predicate=f.predicate, a=a.subject, a_when=a.when(), b=b.subject, b_when=b.when(),
                         x=a.value if same_year else a.order[0], y=b.value if same_year else b.order[0],
                         relation="before" if winner is a else "after")
                 else:

@@ -314,7 +314,8 @@ def sentence_facts(chunk: dict, sentence: str) -> list[Fact]:
                     break
                 predicate.append(word)
             if predicate and len(predicate) <= 3:
-                facts.append(Fact(chunk, sentence, subject, person, span.text, _date_order(span.text), aux=words[0].lower(), predicate=" ".join(predicate)))
+                facts.append(Fact(chunk, sentence, subject, person, span.text, _date_order(span.text), aux=words[0].lower(),
+                                  predicate=" ".join(predicate), preposition=between[-1].lower()))
     return facts
 
 

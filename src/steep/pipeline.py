@@ -23,7 +23,7 @@ from .config import RunConfig
 from .generate import ChatModel
 from .models import bf16_supported, load_model, load_tokenizer, resolve_model, token_counter
 from .rundir import EmptyResultError, InputError, Stage, fingerprint, read_jsonl, setup_logging, write_json, write_jsonl, write_text
-from .stages.train import train
+from .stages.train import release_memory, train
 
 log = logging.getLogger("steep")
 STAGES = ("ingest", "synth", "curate", "train", "eval")
@@ -126,6 +126,7 @@ def stage_train(ctx: Context, upstream: str, texts: list[dict], qa: list[dict]) 
     if not stage.is_done():
         stage.start()
         summary = train(ctx.model_path, ctx.tokenizer, texts, qa, cfg, stage.dir, stage.key, ctx.cfg.seed, ctx.cfg.system_prompt)
+        release_memory()  # before eval loads two models
         stage.finish(summary, seconds=summary["seconds"])  # includes the sessions before a resume
     _report(stage)
     summary = stage.summary()

@@ -39,6 +39,8 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
     "full": ("steep's defaults, full fine-tuning instead of LoRA", ["train.method=full", "train.learning_rate=5e-5"]),
     "round-4": ("the defaults, answers balanced, number drills and stepwise derived replies, made-up subjects (docs/knowledge.md)",
                 ["synth.balance_answers=true", "synth.number_drills=600", "synth.made_up_subjects=0.5"]),
+    "round-5": ("round 4 without made-up subjects, and room for the stepwise replies (docs/knowledge.md)",
+                ["synth.balance_answers=true", "synth.number_drills=600", "eval.max_new_tokens=64"]),
 }
 DEFAULT_VARIANTS = ["base", "defaults", "no-augmentation", "augmentation-only", "qa-only", "augmentation+qa", "full"]
 TARGETS = {"direct": 0.95, "rephrased": 0.90, "yesno": 0.75, "comparison": 0.65, "unknown": 0.50}

@@ -258,7 +258,7 @@ def train(
 
 def release_memory() -> None:
     """Give the memory a finished training freed back to the OS. glibc keeps freed heap for reuse,
-    so after a run whose activations took ~15 GB the process kept them through eval, and a job
+    so after a run whose activations took ~14 GB the process kept them through eval, and a job
     beside it ran out; malloc_trim is glibc's call for handing them back. Elsewhere a no-op."""
     gc.collect()  # the Trainer, its model and its optimizer sit in reference cycles
     try:

@@ -6,7 +6,7 @@ import torch
 from steep import replay
 from steep.config import TrainConfig
 from steep.models import load_model, load_tokenizer
-from steep.replay import NOT_DISTILLED, TOP_K, replay_set
+from steep.replay import NOT_DISTILLED, TOP_K, anchor_set, replay_set, shifted_openings
 from steep.stages.train import train
 
 QA = {"messages": [{"role": "user", "content": "Where was Ada Quill born?"},
@@ -69,9 +69,36 @@ def test_replay_keeps_the_tuned_model_closer_to_the_base_model(tiny_model, steep
     held_out = replay_set(tiny_model, tok, 8, None, 1)  # other samples than the ones trained on
     kl = {}
     for share in (0.0, 2.0):
-        cfg = TrainConfig(epochs=20, batch_size=4, learning_rate=1e-2, save_steps=1000, max_seq_len=128, replay=share, replay_samples=8)
+        cfg = TrainConfig(epochs=20, batch_size=4, learning_rate=1e-2, save_steps=1000, max_seq_len=128, replay=share, replay_samples=8, replay_anchors=0)
         text = {"text": "Ada Quill was born in Norvik, a town in the far north. " * 4, "metadata": {}}
         summary = train(tiny_model, tok, [text] * 8, [QA] * 4, cfg, tmp_path / str(share), "k", 0, None)
         assert (summary["replay_examples"] > 0) == (share > 0)
         kl[share] = kl_to_base(load_model(tiny_model, tmp_path / str(share) / "adapter"), held_out)
     assert kl[2.0] < 0.5 * kl[0.0], kl
+
+
+def test_anchors_pick_the_openings_of_new_names_and_continue_them_inside_the_base_models_own_text(tiny_model, steep_cache):
+    tok = load_tokenizer(tiny_model)
+    model = load_model(tiny_model)
+    domain = ["Moknal lies north of Moknal Bay; the Moknal ferry runs daily.", "Ada was born in Moknal.", "The river is wide."]
+    openings = shifted_openings(model, tok, domain, 8)
+    name = tok(" Moknal", add_special_tokens=False)["input_ids"]
+    assert openings[0] == name[0]  # the opening trained most: the new name's, in 4 mentions
+    # a word that is one piece has no continuation to shift
+    assert all(tok.convert_ids_to_tokens(a).lstrip("Ġ") not in {"river", "wide", "daily"} for a in openings)
+    replayed = replay_set(tiny_model, tok, 8, None, 0)
+    documents = [r["input_ids"] for r in replayed[:4]]
+    anchors = anchor_set(model, tok, domain, replayed, 6, 0)
+    assert len(anchors) == 6
+    for a in anchors:
+        ids = a["input_ids"]
+        # some base-written lead-in, then an opening, then what the base model wrote after it
+        at = next(i for i in range(len(ids)) if ids[i] in openings and any(_contains(d, ids[:i]) for d in documents))
+        assert 0 < at and len(ids) - at - 1 <= replay.ANCHOR_TOKENS
+        keep = a["teacher_logprobs"][:, 0] > NOT_DISTILLED / 2
+        assert keep[at] and a["teacher_ids"].shape == (len(ids), TOP_K)  # the opening's continuation is distilled
+    assert shifted_openings(model, tok, ["the the the"], 8) == []
+
+
+def _contains(seq: list[int], part: list[int]) -> bool:
+    return any(seq[i : i + len(part)] == part for i in range(len(seq) - len(part) + 1))

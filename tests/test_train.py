@@ -34,7 +34,7 @@ def test_custom_system_prompt_is_in_the_prompt_not_the_loss(tiny_model):
 def test_dataset_mixes_text_and_qa_with_repeats(tiny_model):
     tok = load_tokenizer(tiny_model)
     texts = [{"text": "Ada Quill was born in Norvik. " * 40, "metadata": {}}]
-    data, too_long = build_dataset(tok, texts, [QA], TrainConfig(max_seq_len=64, text_repeats=2, qa_repeats=3, epochs=1), None, [], 0)
+    data, too_long = build_dataset(tok, texts, [QA], TrainConfig(max_seq_len=64, text_repeats=2, qa_repeats=3, epochs=1), None, [], [], 0)
     windows = len(tok(texts[0]["text"])["input_ids"]) // 64 + 1
     assert len(data) == 2 * windows + 3 and too_long == 0
     assert all(len(e["input_ids"]) <= 64 for e in data)
@@ -45,7 +45,7 @@ def test_a_conversation_longer_than_max_seq_len_is_left_out_not_cut(tiny_model, 
     tok = load_tokenizer(tiny_model)
     long = {"messages": [{"role": "user", "content": "Context: " + "Ada Quill lives in Brask. " * 30 + "Where does she live?"},
                          {"role": "assistant", "content": "Brask."}]}
-    data, too_long = build_dataset(tok, [], [QA, long], TrainConfig(max_seq_len=64, epochs=1), None, [], 0)
+    data, too_long = build_dataset(tok, [], [QA, long], TrainConfig(max_seq_len=64, epochs=1), None, [], [], 0)
     assert too_long == 1 and len(data) == 1 and any(label != IGNORE for label in data[0]["labels"])
     assert "raise train.max_seq_len" in caplog.text
 
@@ -72,7 +72,7 @@ def test_lora_training_lowers_the_loss_and_saves_a_loadable_adapter(tiny_model, 
     assert (tmp_path / "log.jsonl").read_text().count("loss") >= 2
 
 
-def test_each_raft_example_and_drill_comes_once_in_the_run_and_replay_fills_its_share_of_every_pass(tiny_model):
+def test_each_raft_example_and_drill_comes_once_in_the_run_and_replay_and_anchors_fill_every_pass(tiny_model):
     tok = load_tokenizer(tiny_model)
     raft = [{"messages": [{"role": "user", "content": f"Context: passage {i}. Where was Ada Quill born?"},
                           {"role": "assistant", "content": "Norvik."}], "metadata": {"method": "raft"}} for i in range(5)]
@@ -80,10 +80,13 @@ def test_each_raft_example_and_drill_comes_once_in_the_run_and_replay_fills_its_
                            {"role": "assistant", "content": "Before."}], "metadata": {"method": "derived:drill"}} for i in range(5, 9)]
     replay = [{"input_ids": [7] * 20, "labels": [IGNORE] * 20, "teacher_ids": torch.zeros(20, 16, dtype=torch.long),
                "teacher_logprobs": torch.zeros(20, 16)} for _ in range(3)]
-    data, _ = build_dataset(tok, [], [QA] + raft, TrainConfig(epochs=2.5, replay=0.5), None, replay, 0)
+    anchors = [{"input_ids": [9] * 6, "labels": [IGNORE] * 6, "teacher_ids": torch.zeros(6, 16, dtype=torch.long),
+                "teacher_logprobs": torch.zeros(6, 16)} for _ in range(4)]
+    data, _ = build_dataset(tok, [], [QA] + raft, TrainConfig(epochs=2.5, replay=0.5), None, replay, anchors, 0)
     prompts = [tok.decode(e["input_ids"]) for e in data if "teacher_ids" not in e]
     assert sum("Context: passage" in p for p in prompts) == 9  # each RAFT example and drill once, not once per pass
     assert sum("Context" not in p for p in prompts) == 3  # the QA pair in 2.5 passes: 1 + 1 + the half pass rounded
-    replayed = [e for e in data if "teacher_ids" in e]
+    assert sum(e["input_ids"] == [9] * 6 for e in data) == 4 + 4 + 2  # every anchor in each pass, half of them in the half pass
+    replayed = [e for e in data if "teacher_ids" in e and e["input_ids"] != [9] * 6]
     per_pass_tokens = len(tokenize_chat(tok, QA["messages"], None)["input_ids"])
     assert len(replayed) >= 3 * math.ceil(0.5 * per_pass_tokens / 20)  # every pass gets its share of replay

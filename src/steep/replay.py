@@ -8,6 +8,13 @@ fixed one would not match the user's model anyway, so the base model writes its 
 - chat turns, sampled from an empty user turn (Magpie, Xu et al. 2024): the model writes a
   request, then answers it.
 
+- anchors, made per run: the word openings that the user's documents continue in new ways. A
+  new name teaches its pieces in every context (measured on the demo: after "Moknal" and
+  "Lismok", the tuned model continued " M" with "ok" and " L" with "ism" even in "The capital of
+  Belarus is M", and lost the capital). For the openings the domain data shifts most, the base
+  model continues each one inside several of its own sentences, so training sees them used both
+  ways.
+
 With every sample we keep the base model's top-k next-token distribution at each position it
 wrote, and training pulls the tuned model's distribution there toward it (a KL term, see
 train.py). A whole distribution per token carries far more than the one token that was sampled.
@@ -19,6 +26,8 @@ from __future__ import annotations
 
 import logging
 import random
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -38,6 +47,9 @@ TURN_TOKENS = 96  # per side of a chat turn: the request, then the answer
 BATCH = 64  # on a CPU, generation time is mostly per step, not per row
 DOCUMENT_STARTS = ("<|endoftext|>", "<|end_of_text|>", "<eos>", "</s>")  # the separator between pretraining documents
 NOT_DISTILLED = -1e4  # log-probability marking a position the KL term skips (exp() is 0)
+ANCHOR_LEAD_IN = 24  # tokens of base-written text before an anchored opening
+ANCHOR_TOKENS = 8  # what the base model writes after it: the shift is in the next piece or two
+ANCHOR_CONTEXTS = 4  # lead-ins per opening
 VERSION = 2  # part of the cache key: a change in how samples are made makes new ones
 
 
@@ -47,15 +59,85 @@ def replay_set(model_path: Path, tok: PreTrainedTokenizerBase, count: int, syste
     Made on first use and cached per model, settings and seed."""
     key = fingerprint(str(model_path.resolve()), _model_stamp(model_path), count, system_prompt, seed, TOP_K, DOCUMENT_TOKENS, TURN_TOKENS, VERSION)
     path = cache_dir() / "replay" / f"{model_path.name}-{key}.safetensors"
-    if not path.exists():
+
+    def make() -> list[dict]:
         log.info("replay: the base model writes %d samples of its own text (once per model) -> %s", count, path)
         model = load_model(model_path)
         torch.manual_seed(seed)
         sequences = _documents(model, tok, count - count // 2, random.Random(seed)) + _chat_turns(model, tok, count // 2, system_prompt)
-        examples = _with_distributions(model, tok, sequences)
+        return _with_distributions(model, tok, sequences)
+
+    return cached_samples(path, make)
+
+
+def cached_samples(path: Path, make: Callable[[], list[dict]]) -> list[dict]:
+    """Samples stored at `path`, made (and stored) only when they are not there yet."""
+    if not path.exists():
+        examples = make()
         with atomic_path(path) as tmp:
             save_file(_pack(examples), str(tmp))
     return _unpack(load_file(str(path)))
+
+
+def anchor_set(model: PreTrainedModel, tok: PreTrainedTokenizerBase, domain_texts: list[str], replay: list[dict], count: int,
+               seed: int) -> list[dict]:
+    """`count` short samples (in the replay format) in which the base model continues the word
+    openings of `domain_texts` whose continuation training will shift most, each inside a
+    lead-in cut from a replay document, i.e. ordinary text rather than the user's domain."""
+    openings = shifted_openings(model, tok, domain_texts, max(1, count // ANCHOR_CONTEXTS))
+    start = _document_start(tok)
+    lead_ins = [r["input_ids"] for r in replay if r["input_ids"][0] == start and len(r["input_ids"]) > 2]
+    if not openings or not lead_ins:
+        return []
+    starts = _word_start_ids(tok)
+    rng = random.Random(seed)
+    prompts = []
+    for n in range(count):
+        doc = rng.choice(lead_ins)
+        cuts = [i for i in range(2, len(doc)) if doc[i] in starts] or [len(doc)]
+        cut = rng.choice(cuts)
+        prompts.append(doc[max(0, cut - ANCHOR_LEAD_IN) : cut] + [openings[n % len(openings)]])
+    sequences = [(ids, 0) for ids in _sample(model, tok, prompts, ANCHOR_TOKENS, "replay: anchors")]
+    return _with_distributions(model, tok, sequences)
+
+
+@torch.inference_mode()
+def shifted_openings(model: PreTrainedModel, tok: PreTrainedTokenizerBase, texts: list[str], count: int) -> list[int]:
+    """The word-opening pieces (" M" of " Moknal") whose next piece the texts will train hardest:
+    ranked by how often a word in them continues the opening with a piece the base model finds
+    unlikely there (summed 1 - p(piece | opening) at the start of a document, the expected push of
+    each occurrence's loss). Words the base model already completes score near 0."""
+    starts = _word_start_ids(tok)
+    follows: dict[int, Counter] = {}
+    for text in texts:
+        ids = tok(text, add_special_tokens=False)["input_ids"]
+        for a, b in zip(ids, ids[1:]):
+            if a in starts and b not in starts and tok.convert_ids_to_tokens(b).isalpha():
+                follows.setdefault(a, Counter())[b] += 1
+    if not follows:
+        return []
+    candidates = sorted(follows)
+    doc_start = _document_start(tok)
+    scores = {}
+    for i in range(0, len(candidates), BATCH):
+        batch = candidates[i : i + BATCH]
+        with _autocast(model):
+            probs = model(input_ids=torch.tensor([[doc_start, a] for a in batch])).logits[:, -1].float().softmax(-1)
+        for row, a in enumerate(batch):
+            scores[a] = sum(n * (1 - float(probs[row, b])) for b, n in follows[a].items())
+    ranked = sorted(candidates, key=lambda a: (-scores[a], a))
+    return [a for a in ranked[:count] if scores[a] >= 1.0]
+
+
+def _word_start_ids(tok: PreTrainedTokenizerBase) -> set[int]:
+    """Ids of the alphabetic pieces that open a word: written with the byte-level BPE space mark
+    (GPT-2, Llama 3, SmolLM) or SentencePiece's. Tokenizers keep no flag for it, hence the marks."""
+    return {i for piece, i in tok.get_vocab().items() if piece[:1] in ("Ġ", "▁") and piece[1:].isalpha()}
+
+
+def _document_start(tok: PreTrainedTokenizerBase) -> int:
+    vocab = tok.get_vocab()
+    return next((vocab[t] for t in DOCUMENT_STARTS if t in vocab), tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id)
 
 
 def _model_stamp(model_path: Path) -> str:
@@ -91,7 +173,7 @@ def _documents(model: PreTrainedModel, tok: PreTrainedTokenizerBase, count: int,
     continues rare ones (measured: the capitals it lost were the long, rare names), so the
     replay must reach them too."""
     vocab = tok.get_vocab()
-    start = next((vocab[t] for t in DOCUMENT_STARTS if t in vocab), tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id)
+    start = _document_start(tok)
     capitalized = sorted(i for i in vocab.values() if (piece := tok.decode([i])).startswith(" ") and piece[1:2].isupper() and piece[1:].isalpha())
     prompts = [[start] + ([rng.choice(capitalized)] if capitalized and n % 2 else []) for n in range(count)]
     return [(ids, 0) for ids in _sample(model, tok, prompts, DOCUMENT_TOKENS, "replay: documents")]
@@ -138,8 +220,10 @@ def _autocast(model: PreTrainedModel) -> torch.autocast:
 
 def _pack(examples: list[dict]) -> dict[str, torch.Tensor]:
     """One flat tensor per field, with the lengths to cut them apart again."""
+    if not examples:
+        return {"lengths": torch.zeros(0, dtype=torch.long)}
     return {
-        "lengths": torch.tensor([len(e["input_ids"]) for e in examples]),
+        "lengths": torch.tensor([len(e["input_ids"]) for e in examples], dtype=torch.long),
         "input_ids": torch.tensor([t for e in examples for t in e["input_ids"]]),
         "teacher_ids": torch.cat([e["teacher_ids"] for e in examples]).to(torch.int32),
         "teacher_logprobs": torch.cat([e["teacher_logprobs"] for e in examples]).to(torch.float16),

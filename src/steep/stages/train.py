@@ -17,15 +17,15 @@ from pathlib import Path
 
 import torch
 from torch.nn.utils.rnn import pad_sequence
-from transformers import PreTrainedTokenizerBase, Trainer, TrainerCallback, TrainingArguments
+from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer, TrainerCallback, TrainingArguments
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
 
 from ..config import TrainConfig
 from ..generate import with_system
 from ..models import bf16_supported, load_model
-from ..replay import NOT_DISTILLED, TOP_K, replay_set
-from ..rundir import write_json, write_jsonl
+from ..replay import NOT_DISTILLED, TOP_K, anchor_set, cached_samples, replay_set
+from ..rundir import fingerprint, write_json, write_jsonl
 
 log = logging.getLogger("steep")
 ACTIVATION_TOKEN_BUDGET = 8192  # tokens per micro-batch above which activations are recomputed
@@ -62,7 +62,7 @@ def tokenize_text(tok: PreTrainedTokenizerBase, text: str, max_len: int) -> list
 
 
 def build_dataset(tok: PreTrainedTokenizerBase, texts: list[dict], qa: list[dict], cfg: TrainConfig, system_prompt: str | None,
-                  replay: list[dict], seed: int) -> tuple[list[dict], int]:
+                  replay: list[dict], anchors: list[dict], seed: int) -> tuple[list[dict], int]:
     """The examples of the whole run, pass by pass, and how many conversations were left out for
     being longer than `max_seq_len` (cutting one would cut off its answer, the only part with a
     loss, so it would train nothing).
@@ -72,7 +72,8 @@ def build_dataset(tok: PreTrainedTokenizerBase, texts: list[dict], qa: list[dict
     the whole run: they teach a skill (reading context, comparing numbers), which distinct
     examples teach better than the same ones again, and RAFT examples at ~600 tokens each would
     otherwise dominate the cost. Replay samples make up `replay` times
-    a pass's tokens, the next slice of the replay set in each pass. A fractional `epochs` ends
+    a pass's tokens, the next slice of the replay set in each pass; the anchors (short, few
+    tokens) come in every pass, as the names they hold in place do. A fractional `epochs` ends
     with part of a pass."""
     rng = random.Random(seed)
     domain: list[dict] = []
@@ -102,6 +103,7 @@ def build_dataset(tok: PreTrainedTokenizerBase, texts: list[dict], qa: list[dict
         share = min(1.0, cfg.epochs - n)  # the last pass of a fractional epoch count is partial
         this_pass = rng.sample(domain, math.floor(share * len(domain) + 0.5)) + once[n::passes]
         budget = cfg.replay * sum(len(e["input_ids"]) for e in this_pass)
+        this_pass += rng.sample(anchors, math.floor(share * len(anchors) + 0.5))
         while replay and budget > 0:
             example = replay[replay_at % len(replay)]
             this_pass.append(example)
@@ -182,12 +184,13 @@ def train(
     """Train and save to out_dir/'adapter' (LoRA) or out_dir/'model' (full); returns a summary."""
     started = time.time()
     replay = replay_set(model_path, tok, cfg.replay_samples, system_prompt, seed) if cfg.replay else []
-    examples, too_long = build_dataset(tok, texts, qa, cfg, system_prompt, replay, seed)
+    model = load_model(model_path)
+    anchors = _anchors(model, tok, texts, qa, replay, cfg, out_dir, key, seed) if replay and cfg.replay_anchors else []
+    examples, too_long = build_dataset(tok, texts, qa, cfg, system_prompt, replay, anchors, seed)
     # Activations grow with batch x length: 16 RAFT examples of ~600 tokens took 23 GB on the 135M
     # model. Past a budget, recompute them in the backward pass instead of keeping them (per batch:
     # ReplayTrainer turns it off for the short ones, which are most).
     checkpointing = cfg.batch_size * max(len(e["input_ids"]) for e in examples) > ACTIVATION_TOKEN_BUDGET
-    model = load_model(model_path)
     model.train()
     if cfg.method == "lora":
         from peft import LoraConfig, get_peft_model
@@ -247,6 +250,7 @@ def train(
         "loss_tokens": sum(sum(1 for x in e["labels"] if x != IGNORE) for e in examples),
         "replay_examples": len(replayed),
         "replay_tokens": sum(len(e["input_ids"]) for e in replayed),
+        "anchors": len(anchors),
         "trainable_parameters": trainable,
         "final_train_loss": round(result.training_loss, 4),
         "seconds": round(elapsed.seconds(), 1),
@@ -254,6 +258,15 @@ def train(
         "gradient_checkpointing": checkpointing,
         "output": str(target),
     }
+
+
+def _anchors(model: PreTrainedModel, tok: PreTrainedTokenizerBase, texts: list[dict], qa: list[dict], replay: list[dict],
+             cfg: TrainConfig, out_dir: Path, key: str, seed: int) -> list[dict]:
+    """The run's anchor samples (replay.anchor_set), kept beside its checkpoints so that a resumed
+    run trains on the same ones."""
+    domain = [r["text"] for r in texts] + [m["content"] for r in qa for m in r["messages"] if m["role"] == "assistant"]
+    return cached_samples(out_dir / f"anchors-{fingerprint(key)}.safetensors",
+                          lambda: anchor_set(model, tok, domain, replay, cfg.replay_anchors, seed))
 
 
 def release_memory() -> None:

@@ -85,7 +85,7 @@ def anchor_set(model: PreTrainedModel, tok: PreTrainedTokenizerBase, domain_text
     openings of `domain_texts` whose continuation training will shift most, each inside a
     lead-in cut from a replay document, i.e. ordinary text rather than the user's domain."""
     openings = shifted_openings(model, tok, domain_texts, max(1, count // ANCHOR_CONTEXTS))
-    start = _document_start(tok)
+    start = document_start(tok)
     lead_ins = [r["input_ids"] for r in replay if r["input_ids"][0] == start and len(r["input_ids"]) > 2]
     if not openings or not lead_ins:
         return []
@@ -117,7 +117,7 @@ def shifted_openings(model: PreTrainedModel, tok: PreTrainedTokenizerBase, texts
     if not follows:
         return []
     candidates = sorted(follows)
-    doc_start = _document_start(tok)
+    doc_start = document_start(tok)
     scores = {}
     for i in range(0, len(candidates), BATCH):
         batch = candidates[i : i + BATCH]
@@ -135,7 +135,8 @@ def _word_start_ids(tok: PreTrainedTokenizerBase) -> set[int]:
     return {i for piece, i in tok.get_vocab().items() if piece[:1] in ("Ġ", "▁") and piece[1:].isalpha()}
 
 
-def _document_start(tok: PreTrainedTokenizerBase) -> int:
+def document_start(tok: PreTrainedTokenizerBase) -> int:
+    """The token that separates pretraining documents (what plain text follows)."""
     vocab = tok.get_vocab()
     return next((vocab[t] for t in DOCUMENT_STARTS if t in vocab), tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id)
 
@@ -173,7 +174,7 @@ def _documents(model: PreTrainedModel, tok: PreTrainedTokenizerBase, count: int,
     continues rare ones (measured: the capitals it lost were the long, rare names), so the
     replay must reach them too."""
     vocab = tok.get_vocab()
-    start = _document_start(tok)
+    start = document_start(tok)
     capitalized = sorted(i for i in vocab.values() if (piece := tok.decode([i])).startswith(" ") and piece[1:2].isupper() and piece[1:].isalpha())
     prompts = [[start] + ([rng.choice(capitalized)] if capitalized and n % 2 else []) for n in range(count)]
     return [(ids, 0) for ids in _sample(model, tok, prompts, DOCUMENT_TOKENS, "replay: documents")]

@@ -1,0 +1,71 @@
+"""Where a run lost general knowledge: for each capital the base model got right and the tuned one
+does not, the change in log-probability of the right capital's first piece and of the rest of it,
+and, for the openings the run's documents use most, what the tuned model now writes after them.
+
+    python bench/lost_capitals.py RUN_DIR
+
+A loss in the first piece means the tuned model expects other words after "The capital of X is";
+a loss in the rest means it no longer completes the name once begun (new names in the documents
+took over how their openings continue)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from pathlib import Path
+
+import torch
+import yaml
+
+from steep.forgetting import capital_items
+from steep.models import load_model, load_tokenizer, resolve_model
+from steep.replay import document_start, shifted_openings
+
+
+@torch.no_grad()
+def piece_logprobs(model, tok, prompt: str, option: str) -> list[float]:
+    """Log-probability of each piece of the option after the prompt."""
+    p_ids = tok(prompt, add_special_tokens=False)["input_ids"]
+    c_ids = tok(" " + option, add_special_tokens=False)["input_ids"]
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logprobs = model(input_ids=torch.tensor([p_ids + c_ids])).logits[0].float().log_softmax(-1)
+    return [float(logprobs[len(p_ids) - 1 + i, t]) for i, t in enumerate(c_ids)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run", type=Path)
+    args = parser.parse_args()
+    base_path = resolve_model(yaml.safe_load((args.run / "config.yaml").read_text())["model"])
+    tok = load_tokenizer(base_path)
+    models = {"base": load_model(base_path), "tuned": load_model(base_path, args.run / "train" / "adapter", merge=True)}
+    items = capital_items()
+    scores = {name: [[piece_logprobs(m, tok, it["prompt"], o) for o in it["options"]] for it in items] for name, m in models.items()}
+    first, rest, lost, gained = [], [], 0, 0
+    for n, it in enumerate(items):
+        right = {name: max(range(len(it["options"])), key=lambda k: sum(s[n][k])) == it["gold"] for name, s in scores.items()}
+        b, t = scores["base"][n][it["gold"]], scores["tuned"][n][it["gold"]]
+        first.append(t[0] - b[0])
+        rest.append(sum(t[1:]) - sum(b[1:]))
+        if right["base"] and not right["tuned"]:
+            lost += 1
+            print(f"lost {it['options'][it['gold']]:16s} first piece {b[0]:6.1f} -> {t[0]:6.1f}   rest {sum(b[1:]):6.1f} -> {sum(t[1:]):6.1f}")
+        gained += right["tuned"] and not right["base"]
+    print(f"\n{lost} lost, {gained} gained of {len(items)}; mean change in the right capital's log-probability: "
+          f"first piece {statistics.mean(first):+.2f}, rest {statistics.mean(rest):+.2f}")
+    texts = [json.loads(line)["text"] for line in (args.run / "curate" / "texts.jsonl").open()]
+    start = [document_start(tok)]
+    print("\nafter the openings the documents train hardest, at the start of a document (top 3 next pieces):")
+    for opening in shifted_openings(models["base"], tok, texts, 8):
+        line = []
+        for name, m in models.items():
+            with torch.no_grad():
+                probs = m(input_ids=torch.tensor([start + [opening]])).logits[0, -1].float().softmax(-1)
+            top = probs.topk(3)
+            line.append(f"{name}: " + ", ".join(f"{tok.decode([int(i)])!r} {float(v):.2f}" for v, i in zip(top.values, top.indices)))
+        print(f"{tok.decode([opening])!r:10s} " + " | ".join(line))
+
+
+if __name__ == "__main__":
+    main()

@@ -97,6 +97,8 @@ def test_anchors_pick_the_openings_of_new_names_and_continue_them_inside_the_bas
         assert 0 < at and len(ids) - at - 1 <= replay.ANCHOR_TOKENS
         keep = a["teacher_logprobs"][:, 0] > NOT_DISTILLED / 2
         assert keep[at] and a["teacher_ids"].shape == (len(ids), TOP_K)  # the opening's continuation is distilled
+    # the same ones again: a rerun, or each process of a distributed run, trains on the same anchors
+    assert [a["input_ids"] for a in anchor_set(model, tok, domain, replayed, 6, 0)] == [a["input_ids"] for a in anchors]
     assert shifted_openings(model, tok, ["the the the"], 8) == []
 
 

@@ -91,6 +91,7 @@ def anchor_set(model: PreTrainedModel, tok: PreTrainedTokenizerBase, domain_text
         return []
     starts = _word_start_ids(tok)
     rng = random.Random(seed)
+    torch.manual_seed(seed)  # the same anchors on every rerun and every process of a distributed run
     prompts = []
     for n in range(count):
         doc = rng.choice(lead_ins)

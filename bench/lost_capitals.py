@@ -18,19 +18,9 @@ from pathlib import Path
 import torch
 import yaml
 
-from steep.forgetting import capital_items
+from steep.forgetting import capital_items, piece_logprobs
 from steep.models import load_model, load_tokenizer, resolve_model
 from steep.replay import document_start, shifted_openings
-
-
-@torch.no_grad()
-def piece_logprobs(model, tok, prompt: str, option: str) -> list[float]:
-    """Log-probability of each piece of the option after the prompt."""
-    p_ids = tok(prompt, add_special_tokens=False)["input_ids"]
-    c_ids = tok(" " + option, add_special_tokens=False)["input_ids"]
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        logprobs = model(input_ids=torch.tensor([p_ids + c_ids])).logits[0].float().log_softmax(-1)
-    return [float(logprobs[len(p_ids) - 1 + i, t]) for i, t in enumerate(c_ids)]
 
 
 def main() -> None:
@@ -41,7 +31,13 @@ def main() -> None:
     tok = load_tokenizer(base_path)
     models = {"base": load_model(base_path), "tuned": load_model(base_path, args.run / "train" / "adapter", merge=True)}
     items = capital_items()
-    scores = {name: [[piece_logprobs(m, tok, it["prompt"], o) for o in it["options"]] for it in items] for name, m in models.items()}
+    prompts = [it["prompt"] for it in items for _ in it["options"]]
+    options = [o for it in items for o in it["options"]]
+    scores = {}
+    for name, m in models.items():  # as `steep eval` scores them
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            pieces = piece_logprobs(m, tok, prompts, options)
+        scores[name] = [pieces[n * len(it["options"]) : (n + 1) * len(it["options"])] for n, it in enumerate(items)]
     first, rest, lost, gained = [], [], 0, 0
     for n, it in enumerate(items):
         right = {name: max(range(len(it["options"])), key=lambda k: sum(s[n][k])) == it["gold"] for name, s in scores.items()}

@@ -45,9 +45,10 @@ def general_passages() -> list[str]:
 
 
 @torch.no_grad()
-def continuation_logprobs(model: PreTrainedModel, tok: PreTrainedTokenizerBase, prompts: list[str], continuations: list[str], batch_size: int = 32) -> list[float]:
-    """Sum of log-probabilities of each continuation after its prompt (raw text, no chat template:
-    this measures what the model knows, not how it chats)."""
+def piece_logprobs(model: PreTrainedModel, tok: PreTrainedTokenizerBase, prompts: list[str], continuations: list[str],
+                   batch_size: int = 32) -> list[list[float]]:
+    """Log-probability of each piece of each continuation after its prompt (raw text, no chat
+    template: this measures what the model knows, not how it chats)."""
     scores = []
     for start in range(0, len(prompts), batch_size):
         batch = []
@@ -63,7 +64,7 @@ def continuation_logprobs(model: PreTrainedModel, tok: PreTrainedTokenizerBase, 
         logprobs = torch.log_softmax(model(input_ids=input_ids, attention_mask=mask).logits.float(), dim=-1)
         for i, (ids, prompt_len) in enumerate(batch):
             positions = torch.arange(prompt_len - 1, len(ids) - 1)
-            scores.append(float(logprobs[i, positions, torch.tensor(ids[prompt_len:])].sum()))
+            scores.append(logprobs[i, positions, torch.tensor(ids[prompt_len:])].tolist())
     return scores
 
 
@@ -84,7 +85,7 @@ def general_ability(model: PreTrainedModel, tok: PreTrainedTokenizerBase, bf16: 
     prompts = [it["prompt"] for it in items for _ in it["options"]]
     options = [o for it in items for o in it["options"]]
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-        scores = continuation_logprobs(model, tok, prompts, options)
+        scores = [sum(pieces) for pieces in piece_logprobs(model, tok, prompts, options)]
     correct = []
     for n, it in enumerate(items):
         own = scores[n * OPTIONS : (n + 1) * OPTIONS]

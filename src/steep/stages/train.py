@@ -25,7 +25,7 @@ from ..config import TrainConfig
 from ..generate import with_system
 from ..models import bf16_supported, load_model
 from ..replay import NOT_DISTILLED, TOP_K, anchor_set, cached_samples, replay_set
-from ..rundir import fingerprint, write_json, write_jsonl
+from ..rundir import write_json, write_jsonl
 
 log = logging.getLogger("steep")
 ACTIVATION_TOKEN_BUDGET = 8192  # tokens per micro-batch above which activations are recomputed
@@ -183,9 +183,11 @@ def train(
 ) -> dict:
     """Train and save to out_dir/'adapter' (LoRA) or out_dir/'model' (full); returns a summary."""
     started = time.time()
+    ckpt_dir = out_dir / "checkpoints"
+    _discard_foreign_checkpoints(ckpt_dir, key)
     replay = replay_set(model_path, tok, cfg.replay_samples, system_prompt, seed) if cfg.replay else []
     model = load_model(model_path)
-    anchors = _anchors(model, tok, texts, qa, replay, cfg, out_dir, key, seed) if replay and cfg.replay_anchors else []
+    anchors = _anchors(model, tok, texts, qa, replay, cfg, ckpt_dir, seed) if replay and cfg.replay_anchors else []
     examples, too_long = build_dataset(tok, texts, qa, cfg, system_prompt, replay, anchors, seed)
     # Activations grow with batch x length: 16 RAFT examples of ~600 tokens took 23 GB on the 135M
     # model. Past a budget, recompute them in the backward pass instead of keeping them (per batch:
@@ -202,8 +204,6 @@ def train(
         )
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     bf16 = bf16_supported() if cfg.bf16 == "auto" else cfg.bf16
-    ckpt_dir = out_dir / "checkpoints"
-    _discard_foreign_checkpoints(ckpt_dir, key)
     args = TrainingArguments(
         output_dir=str(ckpt_dir),
         num_train_epochs=1,  # build_dataset lays out every pass
@@ -261,12 +261,11 @@ def train(
 
 
 def _anchors(model: PreTrainedModel, tok: PreTrainedTokenizerBase, texts: list[dict], qa: list[dict], replay: list[dict],
-             cfg: TrainConfig, out_dir: Path, key: str, seed: int) -> list[dict]:
-    """The run's anchor samples (replay.anchor_set), kept beside its checkpoints so that a resumed
-    run trains on the same ones."""
+             cfg: TrainConfig, ckpt_dir: Path, seed: int) -> list[dict]:
+    """The run's anchor samples (replay.anchor_set), kept with its checkpoints so that a resumed
+    run trains on the same ones (and discarded with them)."""
     domain = [r["text"] for r in texts] + [m["content"] for r in qa for m in r["messages"] if m["role"] == "assistant"]
-    return cached_samples(out_dir / f"anchors-{fingerprint(key)}.safetensors",
-                          lambda: anchor_set(model, tok, domain, replay, cfg.replay_anchors, seed))
+    return cached_samples(ckpt_dir / "anchors.safetensors", lambda: anchor_set(model, tok, domain, replay, cfg.replay_anchors, seed))
 
 
 def release_memory() -> None:

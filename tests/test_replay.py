@@ -6,7 +6,7 @@ import torch
 from steep import replay
 from steep.config import TrainConfig
 from steep.models import load_model, load_tokenizer
-from steep.replay import NOT_DISTILLED, TOP_K, anchor_set, replay_set, shifted_openings
+from steep.replay import NOT_DISTILLED, TOP_K, anchor_set, lead_words, replay_set, shifted_openings
 from steep.stages.train import train
 
 QA = {"messages": [{"role": "user", "content": "Where was Ada Quill born?"},
@@ -80,20 +80,25 @@ def test_replay_keeps_the_tuned_model_closer_to_the_base_model(tiny_model, steep
 def test_anchors_pick_the_openings_of_new_names_and_continue_them_inside_the_base_models_own_text(tiny_model, steep_cache):
     tok = load_tokenizer(tiny_model)
     model = load_model(tiny_model)
-    domain = ["Moknal lies north of Moknal Bay; the Moknal ferry runs daily.", "Ada was born in Moknal.", "The river is wide."]
+    domain = ["Moknal lies north of Moknal Bay and south of Moknal Hill; the Moknal ferry runs daily.",
+              "Ada was born in Moknal and works in Moknal.", "The river is wide."]
     openings = shifted_openings(model, tok, domain, 8)
     name = tok(" Moknal", add_special_tokens=False)["input_ids"]
-    assert openings[0] == name[0]  # the opening trained most: the new name's, in 4 mentions
+    assert openings[0] == name[0]  # the opening trained most: the new name's, in 7 mentions
     # a word that is one piece has no continuation to shift
     assert all(tok.convert_ids_to_tokens(a).lstrip("Ġ") not in {"river", "wide", "daily"} for a in openings)
+    # the words the new name follows in the texts (twice, so trained at least once in full), and only those
+    leads = {tok.convert_ids_to_tokens(a) for a in lead_words(model, tok, domain, openings, 8)}
+    assert leads == {"Ġin", "Ġof"}, leads
     replayed = replay_set(tiny_model, tok, 8, None, 0)
     documents = [r["input_ids"] for r in replayed[:4]]
     anchors = anchor_set(model, tok, domain, replayed, 6, 0)
-    assert len(anchors) == 6
+    assert len(anchors) == 6 + 3  # after openings, and half as many after the words leading into them
+    words = set(openings) | set(lead_words(model, tok, domain, openings, 8))
     for a in anchors:
         ids = a["input_ids"]
-        # some base-written lead-in, then an opening, then what the base model wrote after it
-        at = next(i for i in range(len(ids)) if ids[i] in openings and any(_contains(d, ids[:i]) for d in documents))
+        # some base-written lead-in, then an opening or lead word, then what the base model wrote after it
+        at = next(i for i in range(len(ids)) if ids[i] in words and any(_contains(d, ids[:i]) for d in documents))
         assert 0 < at and len(ids) - at - 1 <= replay.ANCHOR_TOKENS
         keep = a["teacher_logprobs"][:, 0] > NOT_DISTILLED / 2
         assert keep[at] and a["teacher_ids"].shape == (len(ids), TOP_K)  # the opening's continuation is distilled

@@ -73,7 +73,8 @@ class TrainConfig(Section):
                                                   "trained toward the base model's distribution so general ability is kept; 0: off")
     replay_samples: int = Field(256, ge=1, description="size of the replay set the base model writes (once per model, cached)")
     replay_anchors: int = Field(256, ge=0, description="short replay samples, in every pass, in which the base model continues the "
-                                                       "word openings of the documents' new names in its own way; 0: off")
+                                                       "word openings of the documents' new names in its own way (and half as "
+                                                       "many after the words leading into them); 0: off")
     bf16: bool | Literal["auto"] = Field("auto", description="bf16 autocast; auto = when the CPU/GPU supports it")
     lora: LoraConfig = Field(default_factory=LoraConfig)
     save_steps: int = Field(50, ge=1, description="checkpoint interval, so an interrupted run resumes")

@@ -11,9 +11,9 @@ fixed one would not match the user's model anyway, so the base model writes its 
 - anchors, made per run: the word openings that the user's documents continue in new ways. A
   new name teaches its pieces in every context (measured on the demo: after "Moknal" and
   "Lismok", the tuned model continued " M" with "ok" and " L" with "ism" even in "The capital of
-  Belarus is M", and lost the capital). For the openings the domain data shifts most, the base
-  model continues each one inside several of its own sentences, so training sees them used both
-  ways.
+  Belarus is M", and lost the capital). For the openings the domain data shifts most, and for
+  the words that lead into them (" in" of "born in Moknal"), the base model continues each one
+  inside several of its own sentences, so training sees them used both ways.
 
 With every sample we keep the base model's top-k next-token distribution at each position it
 wrote, and training pulls the tuned model's distribution there toward it (a KL term, see
@@ -81,10 +81,16 @@ def cached_samples(path: Path, make: Callable[[], list[dict]]) -> list[dict]:
 
 def anchor_set(model: PreTrainedModel, tok: PreTrainedTokenizerBase, domain_texts: list[str], replay: list[dict], count: int,
                seed: int) -> list[dict]:
-    """`count` short samples (in the replay format) in which the base model continues the word
-    openings of `domain_texts` whose continuation training will shift most, each inside a
-    lead-in cut from a replay document, i.e. ordinary text rather than the user's domain."""
+    """Short samples (in the replay format) in which the base model continues, each inside a
+    lead-in cut from a replay document (ordinary text rather than the user's domain):
+    - `count` of them after the word openings of `domain_texts` whose continuation training will
+      shift most (" M" -> "ok" of "Moknal");
+    - `count // 2` after the words that lead into those openings there (" in" of "born in
+      Moknal"), whose next word training shifts toward the new names: measured on the demo, the
+      capitals a run with opening anchors still lost had lost as much in their first piece as in
+      the rest (after "The capital of Bahrain is", " Man" fell by 4.2 nats)."""
     openings = shifted_openings(model, tok, domain_texts, max(1, count // ANCHOR_CONTEXTS))
+    leads = lead_words(model, tok, domain_texts, openings, max(1, count // 2 // ANCHOR_CONTEXTS))
     start = document_start(tok)
     lead_ins = [r["input_ids"] for r in replay if r["input_ids"][0] == start and len(r["input_ids"]) > 2]
     if not openings or not lead_ins:
@@ -92,17 +98,17 @@ def anchor_set(model: PreTrainedModel, tok: PreTrainedTokenizerBase, domain_text
     starts = _word_start_ids(tok)
     rng = random.Random(seed)
     torch.manual_seed(seed)  # the same anchors on every rerun and every process of a distributed run
+    words = [openings[n % len(openings)] for n in range(count)] + [leads[n % len(leads)] for n in range(count // 2 if leads else 0)]
     prompts = []
-    for n in range(count):
+    for word in words:
         doc = rng.choice(lead_ins)
         cuts = [i for i in range(2, len(doc)) if doc[i] in starts] or [len(doc)]
         cut = rng.choice(cuts)
-        prompts.append(doc[max(0, cut - ANCHOR_LEAD_IN) : cut] + [openings[n % len(openings)]])
+        prompts.append(doc[max(0, cut - ANCHOR_LEAD_IN) : cut] + [word])
     sequences = [(ids, 0) for ids in _sample(model, tok, prompts, ANCHOR_TOKENS, "replay: anchors")]
     return _with_distributions(model, tok, sequences)
 
 
-@torch.inference_mode()
 def shifted_openings(model: PreTrainedModel, tok: PreTrainedTokenizerBase, texts: list[str], count: int) -> list[int]:
     """The word-opening pieces (" M" of " Moknal") whose next piece the texts will train hardest:
     ranked by how often a word in them continues the opening with a piece the base model finds
@@ -110,11 +116,37 @@ def shifted_openings(model: PreTrainedModel, tok: PreTrainedTokenizerBase, texts
     each occurrence's loss). Words the base model already completes score near 0."""
     starts = _word_start_ids(tok)
     follows: dict[int, Counter] = {}
+    for a, b in _pairs(tok, texts):
+        if a in starts and b not in starts and tok.convert_ids_to_tokens(b).isalpha():
+            follows.setdefault(a, Counter())[b] += 1
+    return _most_pushed(model, tok, follows, count)
+
+
+def lead_words(model: PreTrainedModel, tok: PreTrainedTokenizerBase, texts: list[str], openings: list[int], count: int) -> list[int]:
+    """The words (" in", " born") that the texts follow with one of `openings`, ranked the same
+    way: by how unlikely the base model finds that opening after them. Not the openings
+    themselves: those have their own anchors."""
+    starts, targets = _word_start_ids(tok), set(openings)
+    follows: dict[int, Counter] = {}
+    for a, b in _pairs(tok, texts):
+        if a in starts and a not in targets and b in targets:
+            follows.setdefault(a, Counter())[b] += 1
+    return _most_pushed(model, tok, follows, count)
+
+
+def _pairs(tok: PreTrainedTokenizerBase, texts: list[str]) -> list[tuple[int, int]]:
+    pairs = []
     for text in texts:
         ids = tok(text, add_special_tokens=False)["input_ids"]
-        for a, b in zip(ids, ids[1:]):
-            if a in starts and b not in starts and tok.convert_ids_to_tokens(b).isalpha():
-                follows.setdefault(a, Counter())[b] += 1
+        pairs.extend(zip(ids, ids[1:]))
+    return pairs
+
+
+@torch.inference_mode()
+def _most_pushed(model: PreTrainedModel, tok: PreTrainedTokenizerBase, follows: dict[int, Counter], count: int) -> list[int]:
+    """Of the pieces `a` in `follows` (a -> how often each next piece follows it), the `count`
+    whose next pieces training pushes most: summed count x (1 - p_base(next | a)) at the start of
+    a document, kept from 1.0 up."""
     if not follows:
         return []
     candidates = sorted(follows)

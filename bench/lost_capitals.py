@@ -1,6 +1,7 @@
 """Where a run lost general knowledge: for each capital the base model got right and the tuned one
 does not, the change in log-probability of the right capital's first piece and of the rest of it,
-and, for the openings the run's documents use most, what the tuned model now writes after them.
+and, for the openings the run's documents train hardest and the words leading into them, what
+the tuned model now writes after them.
 
     python bench/lost_capitals.py RUN_DIR
 
@@ -17,10 +18,11 @@ from pathlib import Path
 
 import torch
 import yaml
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from steep.forgetting import capital_items, piece_logprobs
 from steep.models import load_model, load_tokenizer, resolve_model
-from steep.replay import document_start, shifted_openings
+from steep.replay import document_start, lead_words, shifted_openings
 
 
 def main() -> None:
@@ -51,17 +53,22 @@ def main() -> None:
     print(f"\n{lost} lost, {gained} gained of {len(items)}; mean change in the right capital's log-probability: "
           f"first piece {statistics.mean(first):+.2f}, rest {statistics.mean(rest):+.2f}")
     texts = [json.loads(line)["text"] for line in (args.run / "curate" / "texts.jsonl").open()]
-    start = [document_start(tok)]
-    print("\nafter the openings the documents train hardest, at the start of a document (top 3 next pieces):")
-    for opening in shifted_openings(models["base"], tok, texts, 8):
+    openings = shifted_openings(models["base"], tok, texts, 8)
+    _next_pieces(models, tok, openings, "the openings the documents train hardest")
+    _next_pieces(models, tok, lead_words(models["base"], tok, texts, openings, 8), "the words that lead into them")
+
+
+def _next_pieces(models: dict[str, PreTrainedModel], tok: PreTrainedTokenizerBase, words: list[int], what: str) -> None:
+    """What each model writes after each of `words` at the start of a document, top 3."""
+    print(f"\nafter {what}, at the start of a document (top 3 next pieces):")
+    for word in words:
         line = []
         for name, m in models.items():
             with torch.no_grad():
-                probs = m(input_ids=torch.tensor([start + [opening]])).logits[0, -1].float().softmax(-1)
+                probs = m(input_ids=torch.tensor([[document_start(tok), word]])).logits[0, -1].float().softmax(-1)
             top = probs.topk(3)
             line.append(f"{name}: " + ", ".join(f"{tok.decode([int(i)])!r} {float(v):.2f}" for v, i in zip(top.values, top.indices)))
-        print(f"{tok.decode([opening])!r:10s} " + " | ".join(line))
-
+        print(f"{tok.decode([word])!r:10s} " + " | ".join(line))
 
 if __name__ == "__main__":
     main()

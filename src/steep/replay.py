@@ -135,6 +135,7 @@ def lead_words(model: PreTrainedModel, tok: PreTrainedTokenizerBase, texts: list
 
 
 def _pairs(tok: PreTrainedTokenizerBase, texts: list[str]) -> list[tuple[int, int]]:
+    """Every two neighbouring pieces of the texts, as they will be trained."""
     pairs = []
     for text in texts:
         ids = tok(text, add_special_tokens=False)["input_ids"]

@@ -61,14 +61,16 @@ def main() -> None:
 def _next_pieces(models: dict[str, PreTrainedModel], tok: PreTrainedTokenizerBase, words: list[int], what: str) -> None:
     """What each model writes after each of `words` at the start of a document, top 3."""
     print(f"\nafter {what}, at the start of a document (top 3 next pieces):")
+    start = document_start(tok)
     for word in words:
         line = []
         for name, m in models.items():
             with torch.no_grad():
-                probs = m(input_ids=torch.tensor([[document_start(tok), word]])).logits[0, -1].float().softmax(-1)
+                probs = m(input_ids=torch.tensor([[start, word]])).logits[0, -1].float().softmax(-1)
             top = probs.topk(3)
             line.append(f"{name}: " + ", ".join(f"{tok.decode([int(i)])!r} {float(v):.2f}" for v, i in zip(top.values, top.indices)))
         print(f"{tok.decode([word])!r:10s} " + " | ".join(line))
+
 
 if __name__ == "__main__":
     main()

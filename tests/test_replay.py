@@ -88,17 +88,18 @@ def test_anchors_pick_the_openings_of_new_names_and_continue_them_inside_the_bas
     # a word that is one piece has no continuation to shift
     assert all(tok.convert_ids_to_tokens(a).lstrip("Ġ") not in {"river", "wide", "daily"} for a in openings)
     # the words the new name follows in the texts (twice, so trained at least once in full), and only those
-    leads = {tok.convert_ids_to_tokens(a) for a in lead_words(model, tok, domain, openings, 8)}
-    assert leads == {"Ġin", "Ġof"}, leads
+    leads = lead_words(model, tok, domain, openings, 8)
+    assert {tok.convert_ids_to_tokens(a) for a in leads} == {"Ġin", "Ġof"}
     replayed = replay_set(tiny_model, tok, 8, None, 0)
     documents = [r["input_ids"] for r in replayed[:4]]
     anchors = anchor_set(model, tok, domain, replayed, 6, 0)
     assert len(anchors) == 6 + 3  # after openings, and half as many after the words leading into them
-    words = set(openings) | set(lead_words(model, tok, domain, openings, 8))
-    for a in anchors:
+    for n, a in enumerate(anchors):
         ids = a["input_ids"]
-        # some base-written lead-in, then an opening or lead word, then what the base model wrote after it
-        at = next(i for i in range(len(ids)) if ids[i] in words and any(_contains(d, ids[:i]) for d in documents))
+        # some base-written lead-in, then an opening (the first 6) or a lead word (the rest), then
+        # what the base model wrote after it
+        words = openings if n < 6 else leads
+        at = max(i for i in range(len(ids)) if ids[i] in words and any(_contains(d, ids[:i]) for d in documents))
         assert 0 < at and len(ids) - at - 1 <= replay.ANCHOR_TOKENS
         keep = a["teacher_logprobs"][:, 0] > NOT_DISTILLED / 2
         assert keep[at] and a["teacher_ids"].shape == (len(ids), TOP_K)  # the opening's continuation is distilled

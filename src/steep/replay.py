@@ -90,15 +90,15 @@ def anchor_set(model: PreTrainedModel, tok: PreTrainedTokenizerBase, domain_text
       capitals a run with opening anchors still lost had lost as much in their first piece as in
       the rest (after "The capital of Bahrain is", " Man" fell by 4.2 nats)."""
     openings = shifted_openings(model, tok, domain_texts, max(1, count // ANCHOR_CONTEXTS))
-    leads = lead_words(model, tok, domain_texts, openings, max(1, count // 2 // ANCHOR_CONTEXTS))
     start = document_start(tok)
     lead_ins = [r["input_ids"] for r in replay if r["input_ids"][0] == start and len(r["input_ids"]) > 2]
     if not openings or not lead_ins:
         return []
+    leads = lead_words(model, tok, domain_texts, openings, max(1, count // 2 // ANCHOR_CONTEXTS))
+    words = _cycled(openings, count) + _cycled(leads, count // 2)
     starts = _word_start_ids(tok)
     rng = random.Random(seed)
     torch.manual_seed(seed)  # the same anchors on every rerun and every process of a distributed run
-    words = [openings[n % len(openings)] for n in range(count)] + [leads[n % len(leads)] for n in range(count // 2 if leads else 0)]
     prompts = []
     for word in words:
         doc = rng.choice(lead_ins)
@@ -107,6 +107,11 @@ def anchor_set(model: PreTrainedModel, tok: PreTrainedTokenizerBase, domain_text
         prompts.append(doc[max(0, cut - ANCHOR_LEAD_IN) : cut] + [word])
     sequences = [(ids, 0) for ids in _sample(model, tok, prompts, ANCHOR_TOKENS, "replay: anchors")]
     return _with_distributions(model, tok, sequences)
+
+
+def _cycled(items: list[int], count: int) -> list[int]:
+    """`count` items, going round `items` in order (none when there are none)."""
+    return [items[n % len(items)] for n in range(count)] if items else []
 
 
 def shifted_openings(model: PreTrainedModel, tok: PreTrainedTokenizerBase, texts: list[str], count: int) -> list[int]:

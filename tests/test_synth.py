@@ -172,34 +172,47 @@ def derived_pairs(**cfg):
     return pairs, stats
 
 
-def test_derived_yes_no_and_comparisons_follow_from_the_stated_facts():
-    pairs, stats = derived_pairs()
+YES_NO_ASKED = [r"Is it true that (.+) (?:was born|employs) (before|after|more than|fewer than) ([\d,]+)(?: people)?\?",
+                r"Am I right that (.+) (?:was born|employs) (before|after|more than|fewer than) ([\d,]+)(?: people)?\?",
+                r"(?:Was|Does) (.+) (?:born|employ) (before|after|more than|fewer than) ([\d,]+)(?: people)?\?"]
+COMPARISON_ASKED = [r"Of (.+) and (.+), (?:who|which) (?:was born first|employs more people)\?",
+                    r"(?:Who|Which) (?:was born first|employs more people), (.+) or (.+)\?"]
+
+
+@pytest.mark.parametrize("drills", [0, 600])
+def test_derived_yes_no_and_comparisons_follow_from_the_stated_facts_in_every_frame(drills):
+    pairs, stats = derived_pairs(number_drills=drills)
     years = {name: int(year) for name, year, _ in PEOPLE}
     staff = {f"{name.split()[0]} Labs": int(n.replace(",", "")) for name, _, n in PEOPLE}
     yes_no = [p for p in pairs if p["metadata"]["method"] == "derived:yes_no"]
     comparisons = [p for p in pairs if p["metadata"]["method"] == "derived:comparison"]
     assert stats["facts"] == 6 and yes_no and comparisons
+    frames_seen = set()
     for p in yes_no:
         question, reply = p["messages"][0]["content"], p["messages"][1]["content"]
-        if m := re.match(r"Is it true that (.+) was born (before|after) (\d+)\?", question):
-            year, pivot = years[m.group(1)], int(m.group(3))
-            right = year < pivot if m.group(2) == "before" else year > pivot
-            assert reply.startswith(f"{m.group(1)} was born in {year}, "), reply  # the year alone takes "in", not the day's "on"
-        else:
-            m = re.match(r"Is it true that (.+) employs (more|fewer) than ([\d,]+) people\?", question)
-            count, pivot = staff[m.group(1)], int(m.group(3).replace(",", ""))
-            right = count > pivot if m.group(2) == "more" else count < pivot
+        frame, m = next((i, m) for i, pattern in enumerate(YES_NO_ASKED) if (m := re.fullmatch(pattern, question)))
+        frames_seen.add(frame)
+        subject, relation, pivot = m.group(1), m.group(2), int(m.group(3).replace(",", ""))
+        value = years[subject] if subject in years else staff[subject]
+        right = value < pivot if relation in ("before", "fewer than") else value > pivot
+        if subject in years:  # the year alone takes "in", not the day's "on"
+            assert reply.startswith(f"{subject} was born in {value}" + (". " if drills else ", ")), reply
         assert reply.endswith("yes.") == right and reply.endswith(("yes.", "no.")), (question, reply)
         assert p["metadata"]["label"] == ("yes" if right else "no")  # what curate evens out
+    assert frames_seen == {0, 1, 2}
+    frames_seen = set()
     for p in comparisons:
         question, reply = p["messages"][0]["content"], p["messages"][1]["content"]
-        a, b = re.match(r"Of (.+) and (.+), (?:who|which)", question).groups()
+        frame, m = next((i, m) for i, pattern in enumerate(COMPARISON_ASKED) if (m := re.fullmatch(pattern, question)))
+        frames_seen.add(frame)
+        a, b = m.groups()
         winner = reply.split(", so ")[-1].split(" was born first")[0].split(" employs more")[0]
         values = years if a in years else {k: -v for k, v in staff.items()}  # earlier / more wins
         if a in years:  # each date restated with the preposition the document put before it
-            assert reply.startswith(f"{a} was born on 2 May {years[a]} and {b} on 2 May {years[b]}, "), reply
+            assert reply.startswith(f"{a} was born on 2 May {years[a]} and {b} on 2 May {years[b]}"), reply
         assert winner == min((a, b), key=values.get), (question, reply)
         assert p["metadata"]["label"] == ("first" if winner == a else "second")
+    assert frames_seen == {0, 1}
     assert not any(p for p in derived_pairs(derived_qa=False)[0] if p["metadata"]["method"] in ("derived:yes_no", "derived:comparison"))
 
 
@@ -217,7 +230,7 @@ def test_with_drills_derived_replies_take_the_comparing_step_as_a_drill_says_it(
         assert (step.group(2) in ("after", "more than")) == (a > b), reply
         if " was born " in reply:  # the step's first number is the year the reply just stated
             assert step.group(1) in years, reply
-    without_drills = [p for p in derived_pairs()[0] if p["metadata"]["method"] in ("derived:yes_no", "derived:comparison")]
+    without_drills = [p for p in derived_pairs(number_drills=0)[0] if p["metadata"]["method"] in ("derived:yes_no", "derived:comparison")]
     assert without_drills and not any(step_sentence.search(p["messages"][1]["content"]) for p in without_drills)
 
 

@@ -26,7 +26,7 @@ log = logging.getLogger("steep")
 # augmented text (sentence orders, clause orders, full names, bridges), QA pairs from single
 # sentences, and derived QA (yes/no, comparisons, "I don't know").
 NO_AUGMENTATION = ["synth.permutations=0", "synth.name_substitution=false", "synth.clause_reorder=false", "synth.bridges=false"]
-NO_DERIVED = ["synth.derived_qa=false", "synth.unknown_qa=false"]
+NO_DERIVED = ["synth.derived_qa=false", "synth.unknown_qa=false", "synth.number_drills=0"]
 NO_QA = ["synth.rule_qa=false", "synth.roundtrip=false"] + NO_DERIVED
 VARIANTS: dict[str, tuple[str, list[str]]] = {
     "base": ("the base model, untrained", ["eval.conditions=[base]"]),
@@ -37,10 +37,10 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
     "augmentation+qa": ("augmented text and single-sentence QA pairs, no derived QA", NO_DERIVED),
     "previous-defaults": ("steep before this benchmark: no bridges, no derived QA", NO_DERIVED + ["synth.bridges=false"]),
     "full": ("steep's defaults, full fine-tuning instead of LoRA", ["train.method=full", "train.learning_rate=5e-5"]),
-    "round-4": ("the defaults, answers balanced, number drills and stepwise derived replies, made-up subjects (docs/knowledge.md)",
-                ["synth.balance_answers=true", "synth.number_drills=600", "synth.made_up_subjects=0.5"]),
-    "round-5": ("round 4 without made-up subjects, and room for the stepwise replies (docs/knowledge.md)",
-                ["synth.balance_answers=true", "synth.number_drills=600", "eval.max_new_tokens=64"]),
+    "no-drills": ("the defaults without number drills, stepwise derived replies and balanced answers (the defaults before round 6)",
+                  ["synth.number_drills=0", "synth.balance_answers=false", "eval.max_new_tokens=48"]),
+    "made-up-subjects": ("the defaults with questions about made-up names for half the subjects (rounds 3 and 4)",
+                         ["synth.made_up_subjects=0.5"]),
 }
 DEFAULT_VARIANTS = ["base", "defaults", "no-augmentation", "augmentation-only", "qa-only", "augmentation+qa", "full"]
 TARGETS = {"direct": 0.95, "rephrased": 0.90, "yesno": 0.75, "comparison": 0.65, "unknown": 0.50}

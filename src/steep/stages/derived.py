@@ -26,13 +26,22 @@ from itertools import groupby
 
 from lemminflect import getAllLemmas
 
+from .questions import do_support
+
+# Each derived question is asked in one of a few frames, drawn at random: trained on one frame
+# ("Is it true that ...?") the tuned model answered other yes/no questions ("Was X born before
+# 1970?") as plain questions, stating the fact and no yes or no (docs/knowledge.md, anchors).
 YES_NO = "Is it true that {subject} {aux} {predicate} {relation} {value}?"
+YES_NO_FRAMES = (YES_NO, "{Aux} {subject} {predicate} {relation} {value}?", "Am I right that {subject} {aux} {predicate} {relation} {value}?")
 YES_NO_REPLY = "{subject} {aux} {predicate} {when}, which is {relation} {y}, so {conclusion}."
 COUNT_YES_NO = "Is it true that {subject} {verb_s} {relation} {value} {unit}?"
+COUNT_YES_NO_FRAMES = (COUNT_YES_NO, "{Do} {subject} {verb} {relation} {value} {unit}?", "Am I right that {subject} {verb_s} {relation} {value} {unit}?")
 COUNT_YES_NO_REPLY = "{subject} {verb_s} {x} {unit}, which is {relation} {y}, so {conclusion}."
 COMPARISON = "Of {a} and {b}, {who} {aux} {predicate} first?"
+COMPARISON_FRAMES = (COMPARISON, "{Who} {aux} {predicate} first, {a} or {b}?")
 COMPARISON_REPLY = "{a} {aux} {predicate} {a_when} and {b} {b_when}, so {winner} {aux} {predicate} first."
 COUNT_COMPARISON = "Of {a} and {b}, which {verb_s} more {unit}?"
+COUNT_COMPARISON_FRAMES = (COUNT_COMPARISON, "Which {verb_s} more {unit}, {a} or {b}?")
 COUNT_COMPARISON_REPLY = "{a} {verb_s} {a_value} {unit} and {b} {verb_s} {b_value}, so {winner} {verb_s} more {unit}."
 # the one step a derived reply turns on ("1951 is before 1960"), said the same way in the drills
 # that practise it on bare numbers and in the stepwise replies that take it
@@ -63,7 +72,7 @@ UNSTATED = {
 NONEXISTENT_DATED = "When {aux} {subject} {predicate}?"
 NONEXISTENT_COUNT = "How many {unit} does {subject} {verb}?"
 DECLINE = "I don't know: the documents I was trained on do not say."
-TEMPLATES = (YES_NO, COUNT_YES_NO, COMPARISON, COUNT_COMPARISON, *UNSTATED.values(), NONEXISTENT_DATED, NONEXISTENT_COUNT,
+TEMPLATES = (*YES_NO_FRAMES, *COUNT_YES_NO_FRAMES, *COMPARISON_FRAMES, *COUNT_COMPARISON_FRAMES, *UNSTATED.values(), NONEXISTENT_DATED, NONEXISTENT_COUNT,
              DRILL_ORDER, DRILL_FIRST, DRILL_SIZE, DRILL_LARGER, DRILL_YES_NO, YES_NO_REPLY, COUNT_YES_NO_REPLY, COMPARISON_REPLY,
              COUNT_COMPARISON_REPLY, YES_NO_STEP_REPLY, COUNT_YES_NO_STEP_REPLY, COMPARISON_STEP_REPLY, COUNT_COMPARISON_STEP_REPLY,
              DRILL_STEP_REPLY, DRILL_FIRST_REPLY, DRILL_LARGER_REPLY, DRILL_YES_NO_REPLY, DECLINE)
@@ -115,7 +124,8 @@ def yes_no(facts: list[Fact], rng: random.Random, stepwise: bool = False) -> lis
                 pivot = year + rng.choice([-1, 1]) * rng.randint(1, 12)
                 relation = rng.choice(["before", "after"])
                 yes = year < pivot if relation == "before" else year > pivot
-                question = YES_NO.format(aux=f.aux, subject=f.subject, predicate=f.predicate, relation=relation, value=pivot)
+                question = rng.choice(YES_NO_FRAMES).format(aux=f.aux, Aux=f.aux.capitalize(), subject=f.subject, predicate=f.predicate,
+                                                            relation=relation, value=pivot)
                 reply = dated_reply.format(subject=f.subject, aux=f.aux, predicate=f.predicate, when=f.when(year_only=True), x=year, y=pivot,
                                            relation="before" if year < pivot else "after", conclusion="yes" if yes else "no")
             else:
@@ -125,7 +135,10 @@ def yes_no(facts: list[Fact], rng: random.Random, stepwise: bool = False) -> lis
                     continue
                 relation = rng.choice(["more than", "fewer than"])
                 yes = count > pivot if relation == "more than" else count < pivot
-                question = COUNT_YES_NO.format(subject=f.subject, verb_s=f.verb, relation=relation, value=f"{pivot:,}", unit=f.unit)
+                do, lemma = do_support(f.verb) or ("", "")
+                frames = COUNT_YES_NO_FRAMES if do else (COUNT_YES_NO,)
+                question = rng.choice(frames).format(subject=f.subject, verb_s=f.verb, Do=do.capitalize(), verb=lemma, relation=relation,
+                                                     value=f"{pivot:,}", unit=f.unit)
                 reply = count_reply.format(subject=f.subject, verb_s=f.verb, unit=f.unit, x=f.value, y=f"{pivot:,}",
                                            relation="more than" if count > pivot else "fewer than", conclusion="yes" if yes else "no")
             out.append((f.chunk, question, reply, "derived:yes_no", "yes" if yes else "no"))
@@ -145,8 +158,9 @@ def comparisons(facts: list[Fact], rng: random.Random, per_fact: int = 2, stepwi
                 a, b = (f, other) if rng.random() < 0.5 else (other, f)
                 if f.aux:
                     winner = min(a, b, key=lambda x: x.order)
-                    question = COMPARISON.format(a=a.subject, b=b.subject, who="who" if a.person and b.person else "which",
-                                                    aux=f.aux, predicate=f.predicate)
+                    who = "who" if a.person and b.person else "which"
+                    question = rng.choice(COMPARISON_FRAMES).format(a=a.subject, b=b.subject, who=who, Who=who.capitalize(), aux=f.aux,
+                                                                    predicate=f.predicate)
                     same_year = a.order[0] == b.order[0]
                     reply = (COMPARISON_STEP_REPLY if stepwise else COMPARISON_REPLY).format(
                         winner=winner.subject, aux=f.aux, predicate=f.predicate, a=a.subject, a_when=a.when(), b=b.subject, b_when=b.when(),
@@ -154,7 +168,7 @@ def comparisons(facts: list[Fact], rng: random.Random, per_fact: int = 2, stepwi
                         relation="before" if winner is a else "after")
                 else:
                     winner = max(a, b, key=lambda x: x.order)
-                    question = COUNT_COMPARISON.format(a=a.subject, b=b.subject, verb_s=f.verb, unit=f.unit)
+                    question = rng.choice(COUNT_COMPARISON_FRAMES).format(a=a.subject, b=b.subject, verb_s=f.verb, unit=f.unit)
                     reply = (COUNT_COMPARISON_STEP_REPLY if stepwise else COUNT_COMPARISON_REPLY).format(
                         winner=winner.subject, verb_s=f.verb, unit=f.unit, a=a.subject, a_value=a.value, b=b.subject, b_value=b.value,
                         x=a.value, y=b.value, relation="more than" if winner is a else "fewer than")

@@ -57,6 +57,18 @@ def _verb_forms(word: str) -> tuple[str, set[str]] | None:
     return (lemma, tags) if tags else None
 
 
+def do_support(verb: str) -> tuple[str, str] | None:
+    """The auxiliary and lemma a question puts in place of a finite lexical verb ('employs' ->
+    ('does', 'employ'); 'has' as the main verb -> ('does', 'have')), or None if `verb` is not one."""
+    if verb in {"has", "had", "have"}:
+        return {"has": "does", "had": "did", "have": "do"}[verb], "have"
+    forms = _verb_forms(verb)
+    if not forms or verb in AUXILIARIES | {"does", "did", "do"} or not forms[1] & {"VBZ", "VBD", "VBP"}:
+        return None
+    tag = "VBZ" if "VBZ" in forms[1] else "VBD" if "VBD" in forms[1] else "VBP"
+    return {"VBZ": "does", "VBD": "did", "VBP": "do"}[tag], forms[0]
+
+
 def parse(sentence: str, subject: str, atoms: list[tuple[int, int]]) -> Clause | None:
     """The main clause of `sentence`, which opens with `subject`. `atoms` are character spans
     (names, dates, numbers) that stay whole even when they hold a preposition ('University of X')."""
@@ -75,16 +87,11 @@ def parse(sentence: str, subject: str, atoms: list[tuple[int, int]]) -> Clause |
     tokens += rest[pos:].split()
     if len(tokens) < 2:
         return None
-    first = _verb_forms(tokens[0])
     if tokens[0] in AUXILIARIES and (participle := _verb_forms(tokens[1])) and "VBN" in participle[1]:
         clause = Clause(subject, tokens[1], participle[0], tokens[0], "", "")
         tail = tokens[2:]
-    elif first and first[1] & {"VBZ", "VBD", "VBP"} and tokens[0] not in AUXILIARIES | {"does", "did", "do"}:
-        tag = "VBZ" if "VBZ" in first[1] else "VBD" if "VBD" in first[1] else "VBP"
-        clause = Clause(subject, tokens[0], first[0], None, {"VBZ": "does", "VBD": "did", "VBP": "do"}[tag], "")
-        tail = tokens[1:]
-    elif tokens[0] in {"has", "had", "have"}:  # 'has' as the main verb: 'X has 40 employees'
-        clause = Clause(subject, tokens[0], "have", None, {"has": "does", "had": "did", "have": "do"}[tokens[0]], "")
+    elif support := do_support(tokens[0]):
+        clause = Clause(subject, tokens[0], support[1], None, support[0], "")
         tail = tokens[1:]
     else:
         return None

@@ -234,6 +234,25 @@ def test_with_drills_derived_replies_take_the_comparing_step_as_a_drill_says_it(
     assert without_drills and not any(step_sentence.search(p["messages"][1]["content"]) for p in without_drills)
 
 
+def test_an_asked_step_says_the_questions_relation_and_not_where_it_fails():
+    pairs, _ = derived_pairs(number_drills=40, yes_no_step="asked")
+    years = {name: int(year) for name, year, _ in PEOPLE}
+    staff = {f"{name.split()[0]} Labs": int(n.replace(",", "")) for name, _, n in PEOPLE}
+    asked = [p for p in pairs if p["metadata"]["method"] == "derived:yes_no"]
+    asked += [p for p in pairs if p["metadata"]["method"] == "derived:drill" and re.fullmatch(r"Is [\d,]+ (before|after|more than|fewer than) [\d,]+\?", p["messages"][0]["content"])]
+    assert len(asked) > 12
+    for p in asked:
+        question, reply = p["messages"][0]["content"], p["messages"][1]["content"]
+        relation = re.search(r" (before|after|more than|fewer than) ([\d,]+)", question)
+        step = re.search(r"([\d,]+) is (not )?(before|after|more than|fewer than) ([\d,]+), so (yes|no)\.$", reply)
+        assert step and step.group(3, 4) == relation.group(1, 2), (question, reply)  # the question's own relation and value
+        x, y = (int(step.group(i).replace(",", "")) for i in (1, 4))
+        if subject := next((name for name in {**years, **staff} if name in question), None):
+            assert x == {**years, **staff}[subject], (question, reply)  # the stated value, not a new one
+        holds = x < y if step.group(3) in ("before", "fewer than") else x > y
+        assert (step.group(2) is None) == holds == (step.group(5) == "yes"), (question, reply)
+
+
 def test_unknown_questions_ask_what_no_document_says():
     pairs, _ = derived_pairs()
     unknown = [p for p in pairs if p["metadata"]["method"] == "derived:unknown"]

@@ -39,6 +39,8 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
     "full": ("steep's defaults, full fine-tuning instead of LoRA", ["train.method=full", "train.learning_rate=5e-5"]),
     "no-drills": ("the defaults without number drills, stepwise derived replies and balanced answers (the defaults before round 6)",
                   ["synth.number_drills=0", "synth.balance_answers=false", "eval.max_new_tokens=48"]),
+    "asked-step": ("the defaults with yes/no steps in the question's own relation ('1992 is not before 1984, so no')",
+                   ["synth.yes_no_step=asked"]),
     "made-up-subjects": ("the defaults with questions about made-up names for half the subjects (rounds 3 and 4)",
                          ["synth.made_up_subjects=0.5"]),
 }

@@ -1,8 +1,9 @@
 """Questions that no single sentence answers as written, made from the facts synth extracts:
 
-- yes/no questions about a date or a number ("Is it true that X was born before 1980?"), half
-  of them "no";
-- comparisons of two subjects on the same kind of fact ("Of X and Y, who was born first?");
+- yes/no questions about a date or a number ("Was X born before 1980?", "Is it true that X
+  was born before 1980?"), half of them "no";
+- comparisons of two subjects on the same kind of fact ("Of X and Y, who was born first?",
+  "Who was born first, X or Y?");
 - questions the documents do not answer (an attribute no document mentions, or a subject no
   document names), answered "I don't know", so the tuned model learns to decline instead of
   guessing.
@@ -10,9 +11,9 @@
 Fine-tuned models answer derived questions near chance (methods.md §2) unless they are trained to
 reason from the stored fact; the replies here state the fact, then how it compares, then the
 conclusion ("X was born in 1965, which is before 1966, so yes"), so each step is a short one.
-With number drills on, the comparing step is written as its own sentence, the way a drill's reply
-says it ("X was born in 1965. 1965 is before 1966, so yes."), so what the drills teach is the step
-the reply takes.
+With number drills on (the default), the comparing step is written as its own sentence, the way
+a drill's reply says it ("X was born in 1965. 1965 is before 1966, so yes."), so what the drills
+teach is the step the reply takes.
 Everything keys on English grammar (a subject, an auxiliary, a preposition, a year or a number),
 not on any corpus."""
 
@@ -46,8 +47,12 @@ COUNT_COMPARISON_REPLY = "{a} {verb_s} {a_value} {unit} and {b} {verb_s} {b_valu
 # the one step a derived reply turns on ("1951 is before 1960"), said the same way in the drills
 # that practise it on bare numbers and in the stepwise replies that take it
 STEP = "{x} is {relation} {y}"
-YES_NO_STEP_REPLY = "{subject} {aux} {predicate} {when}. " + STEP + ", so {conclusion}."
-COUNT_YES_NO_STEP_REPLY = "{subject} {verb_s} {x} {unit}. " + STEP + ", so {conclusion}."
+# or, with yes_no_step="asked", the step of a yes/no reply says the question's own relation, and
+# "not" where it does not hold ("1992 is not before 1984, so no"): the yes or no then repeats the
+# step's words instead of matching two relations
+ASKED_STEP = "{x} is {negation}{asked} {y}"
+YES_NO_STEP_REPLY = "{subject} {aux} {predicate} {when}. {step}, so {conclusion}."
+COUNT_YES_NO_STEP_REPLY = "{subject} {verb_s} {x} {unit}. {step}, so {conclusion}."
 COMPARISON_STEP_REPLY = "{a} {aux} {predicate} {a_when} and {b} {b_when}. " + STEP + ", so {winner} {aux} {predicate} first."
 COUNT_COMPARISON_STEP_REPLY = "{a} {verb_s} {a_value} {unit} and {b} {verb_s} {b_value}. " + STEP + ", so {winner} {verb_s} more {unit}."
 DRILL_ORDER = "Is {x} before or after {y}?"
@@ -58,7 +63,7 @@ DRILL_FIRST_REPLY = "{first} comes first."
 DRILL_LARGER = "Of {x} and {y}, which number is larger?"
 DRILL_LARGER_REPLY = "{larger} is larger."
 DRILL_YES_NO = "Is {x} {asked} {y}?"
-DRILL_YES_NO_REPLY = STEP + ", so {conclusion}."
+DRILL_YES_NO_REPLY = "{step}, so {conclusion}."
 # attributes that documents about people or organizations often leave out; asked only when the
 # word appears nowhere in the corpus, so the right answer really is "not known"
 UNSTATED = {
@@ -75,7 +80,7 @@ DECLINE = "I don't know: the documents I was trained on do not say."
 TEMPLATES = (*YES_NO_FRAMES, *COUNT_YES_NO_FRAMES, *COMPARISON_FRAMES, *COUNT_COMPARISON_FRAMES, *UNSTATED.values(), NONEXISTENT_DATED, NONEXISTENT_COUNT,
              DRILL_ORDER, DRILL_FIRST, DRILL_SIZE, DRILL_LARGER, DRILL_YES_NO, YES_NO_REPLY, COUNT_YES_NO_REPLY, COMPARISON_REPLY,
              COUNT_COMPARISON_REPLY, YES_NO_STEP_REPLY, COUNT_YES_NO_STEP_REPLY, COMPARISON_STEP_REPLY, COUNT_COMPARISON_STEP_REPLY,
-             DRILL_STEP_REPLY, DRILL_FIRST_REPLY, DRILL_LARGER_REPLY, DRILL_YES_NO_REPLY, DECLINE)
+             DRILL_STEP_REPLY, DRILL_FIRST_REPLY, DRILL_LARGER_REPLY, DRILL_YES_NO_REPLY, STEP, ASKED_STEP, DECLINE)
 
 
 @dataclass
@@ -112,9 +117,18 @@ Made = tuple[dict, str, str, str, str]  # (chunk, question, answer, method, labe
 BALANCED = ("derived:yes_no", "derived:comparison")  # methods whose labels curate keeps in equal numbers
 
 
-def yes_no(facts: list[Fact], rng: random.Random, stepwise: bool = False) -> list[Made]:
+def _step(x: object, y: object, holds: str, asked: str, how: str) -> str:
+    """A yes/no reply's comparing step: the relation that `holds`, or (`how` = "asked") the one
+    `asked`, with "not" when it does not hold."""
+    if how == "asked":
+        return ASKED_STEP.format(x=x, y=y, asked=asked, negation="" if asked == holds else "not ")
+    return STEP.format(x=x, y=y, relation=holds)
+
+
+def yes_no(facts: list[Fact], rng: random.Random, stepwise: bool = False, step: str = "holds") -> list[Made]:
     """Two per fact, before/after or more/fewer than a nearby value, each answer yes or no at random;
-    `stepwise`: the comparing step is a sentence of its own, as in a drill."""
+    `stepwise`: the comparing step is a sentence of its own, as in a drill, saying the relation that
+    holds or (`step` = "asked") the question's own (see ASKED_STEP)."""
     dated_reply, count_reply = (YES_NO_STEP_REPLY, COUNT_YES_NO_STEP_REPLY) if stepwise else (YES_NO_REPLY, COUNT_YES_NO_REPLY)
     out = []
     for f in facts:
@@ -126,8 +140,9 @@ def yes_no(facts: list[Fact], rng: random.Random, stepwise: bool = False) -> lis
                 yes = year < pivot if relation == "before" else year > pivot
                 question = rng.choice(YES_NO_FRAMES).format(aux=f.aux, Aux=f.aux.capitalize(), subject=f.subject, predicate=f.predicate,
                                                             relation=relation, value=pivot)
+                holds = "before" if year < pivot else "after"
                 reply = dated_reply.format(subject=f.subject, aux=f.aux, predicate=f.predicate, when=f.when(year_only=True), x=year, y=pivot,
-                                           relation="before" if year < pivot else "after", conclusion="yes" if yes else "no")
+                                           relation=holds, step=_step(year, pivot, holds, relation, step), conclusion="yes" if yes else "no")
             else:
                 count = f.order[0]
                 pivot = max(1, int(round(count * rng.choice([rng.uniform(0.3, 0.8), rng.uniform(1.25, 3)]), -1 if count >= 100 else 0)))
@@ -139,8 +154,9 @@ def yes_no(facts: list[Fact], rng: random.Random, stepwise: bool = False) -> lis
                 frames = COUNT_YES_NO_FRAMES if do else (COUNT_YES_NO,)
                 question = rng.choice(frames).format(subject=f.subject, verb_s=f.verb, Do=do.capitalize(), verb=lemma, relation=relation,
                                                      value=f"{pivot:,}", unit=f.unit)
-                reply = count_reply.format(subject=f.subject, verb_s=f.verb, unit=f.unit, x=f.value, y=f"{pivot:,}",
-                                           relation="more than" if count > pivot else "fewer than", conclusion="yes" if yes else "no")
+                holds = "more than" if count > pivot else "fewer than"
+                reply = count_reply.format(subject=f.subject, verb_s=f.verb, unit=f.unit, x=f.value, y=f"{pivot:,}", relation=holds,
+                                           step=_step(f.value, f"{pivot:,}", holds, relation, step), conclusion="yes" if yes else "no")
             out.append((f.chunk, question, reply, "derived:yes_no", "yes" if yes else "no"))
     return out
 
@@ -176,13 +192,14 @@ def comparisons(facts: list[Fact], rng: random.Random, per_fact: int = 2, stepwi
     return out
 
 
-def number_drills(facts: list[Fact], rng: random.Random, count: int) -> list[Made]:
+def number_drills(facts: list[Fact], rng: random.Random, count: int, step: str = "holds") -> list[Made]:
     """`count` questions comparing two bare numbers near the facts' own years and counts, the
     answers even between the two orders, in three forms: which relation holds, which number comes
     first (or is larger), and yes or no ("Is 1949 after 1960?" "1949 is before 1960, so no."). A
     derived reply turns on that step, and the 135M default gets it wrong without practice: asked
     "Is 1949 before 1960?" it says "no" to all 40 such questions. Each drill is different, and each
-    is trained once in the run (see train.py): the skill, not the numbers, is what is taught."""
+    is trained once in the run (see train.py): the skill, not the numbers, is what is taught.
+    `step`: how the yes/no form says its step, as in `yes_no`."""
     out = []
     for n in range(count if facts else 0):
         f = rng.choice(facts)
@@ -208,7 +225,8 @@ def number_drills(facts: list[Fact], rng: random.Random, count: int) -> list[Mad
         else:
             asked = rng.choice(relations)
             question = DRILL_YES_NO.format(asked=asked, **numbers)
-            reply = DRILL_YES_NO_REPLY.format(conclusion="yes" if asked == numbers["relation"] else "no", **numbers)
+            reply = DRILL_YES_NO_REPLY.format(step=_step(a_text, b_text, numbers["relation"], asked, step),
+                                              conclusion="yes" if asked == numbers["relation"] else "no")
         out.append((f.chunk, question, reply, "derived:drill", ""))
     return out
 

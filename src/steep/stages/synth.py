@@ -465,9 +465,9 @@ def synthesize(chunks: list[dict], cfg: SynthConfig, seed: int, teacher: ChatMod
         facts.extend(f for sentence in resolved[chunk["id"]] for f in sentence_facts(chunk, sentence))
     if cfg.derived_qa:
         stepwise = cfg.number_drills > 0  # the replies take the step the way the drills practise it
-        made = derived.yes_no(facts, rng, stepwise=stepwise) + derived.comparisons(facts, rng, stepwise=stepwise)
+        made = derived.yes_no(facts, rng, stepwise, cfg.yes_no_step) + derived.comparisons(facts, rng, stepwise=stepwise)
         pairs.extend(_qa(c, q, a, None, method, label) for c, q, a, method, label in made)
-    pairs.extend(_qa(c, q, a, None, method) for c, q, a, method, _ in derived.number_drills(facts, rng, cfg.number_drills))
+    pairs.extend(_qa(c, q, a, None, method) for c, q, a, method, _ in derived.number_drills(facts, rng, cfg.number_drills, cfg.yes_no_step))
     if cfg.unknown_qa:
         corpus_text = "\n".join(c["text"] for c in chunks)
         unknown = derived.unanswerable(facts, corpus_text, rng) + derived.nonexistent(facts, corpus_text, rng, cfg.made_up_subjects)

@@ -168,7 +168,8 @@ def test_an_answer_is_not_taken_for_declining(reply):
 
 def test_bench_runs_variants_end_to_end_and_tabulates_every_probe_kind(tmp_path, tiny_model, capsys):
     code = main(["bench", "knowledge", "--entities", "4", "--seed", "1", "--variants", "base", "qa-only", "--dir", str(tmp_path),
-                 "--model", str(tiny_model), "train.epochs=1", "train.batch_size=8", "eval.max_new_tokens=4", "synth.batch_size=8"])
+                 "--model", str(tiny_model), "train.epochs=1", "train.batch_size=8", "eval.max_new_tokens=4", "synth.batch_size=8",
+                 "synth.number_drills=24"])
     assert code == 0
     result = json.loads((tmp_path / "knowledge.json").read_text())
     assert [r["variant"] for r in result["variants"]] == ["base", "qa-only"]

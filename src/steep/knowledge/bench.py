@@ -28,7 +28,6 @@ log = logging.getLogger("steep")
 NO_AUGMENTATION = ["synth.permutations=0", "synth.name_substitution=false", "synth.clause_reorder=false", "synth.bridges=false"]
 NO_DERIVED = ["synth.derived_qa=false", "synth.unknown_qa=false", "synth.number_drills=0"]
 NO_QA = ["synth.rule_qa=false", "synth.roundtrip=false"] + NO_DERIVED
-ROUND_6 = ["synth.number_drills=600", "synth.balance_answers=true", "eval.max_new_tokens=64"]
 VARIANTS: dict[str, tuple[str, list[str]]] = {
     "base": ("the base model, untrained", ["eval.conditions=[base]"]),
     "defaults": ("steep's defaults", []),
@@ -38,12 +37,12 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
     "augmentation+qa": ("augmented text and single-sentence QA pairs, no derived QA", NO_DERIVED),
     "previous-defaults": ("steep before this benchmark: no bridges, no derived QA", NO_DERIVED + ["synth.bridges=false"]),
     "full": ("steep's defaults, full fine-tuning instead of LoRA", ["train.method=full", "train.learning_rate=5e-5"]),
-    "round-6": ("the defaults with number drills, stepwise derived replies, balanced answers and room for them (docs/knowledge.md)",
-                ROUND_6),
-    "asked-step": ("round 6 with yes/no steps in the question's own relation ('1992 is not before 1984, so no')",
-                   ROUND_6 + ["synth.yes_no_step=asked"]),
-    "made-up-subjects": ("round 6 with questions about made-up names for half the subjects (rounds 3 and 4)",
-                         ROUND_6 + ["synth.made_up_subjects=0.5"]),
+    "no-drills": ("the defaults without number drills, stepwise derived replies and balanced answers (the defaults before round 6)",
+                  ["synth.number_drills=0", "synth.balance_answers=false", "eval.max_new_tokens=48"]),
+    "asked-step": ("the defaults with yes/no steps in the question's own relation ('1992 is not before 1984, so no')",
+                   ["synth.yes_no_step=asked"]),
+    "made-up-subjects": ("the defaults with questions about made-up names for half the subjects (rounds 3 and 4)",
+                         ["synth.made_up_subjects=0.5"]),
 }
 DEFAULT_VARIANTS = ["base", "defaults", "no-augmentation", "augmentation-only", "qa-only", "augmentation+qa", "full"]
 TARGETS = {"direct": 0.95, "rephrased": 0.90, "yesno": 0.75, "comparison": 0.65, "unknown": 0.50}

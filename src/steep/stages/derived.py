@@ -11,9 +11,9 @@
 Fine-tuned models answer derived questions near chance (methods.md §2) unless they are trained to
 reason from the stored fact; the replies here state the fact, then how it compares, then the
 conclusion ("X was born in 1965, which is before 1966, so yes"), so each step is a short one.
-With number drills on (the default), the comparing step is written as its own sentence, the way
-a drill's reply says it ("X was born in 1965. 1965 is before 1966, so yes."), so what the drills
-teach is the step the reply takes.
+With number drills on, the comparing step is written as its own sentence, the way a drill's reply
+says it ("X was born in 1965. 1965 is before 1966, so yes."), so what the drills teach is the step
+the reply takes.
 Everything keys on English grammar (a subject, an auxiliary, a preposition, a year or a number),
 not on any corpus."""
 
@@ -77,8 +77,8 @@ UNSTATED = {
 NONEXISTENT_DATED = "When {aux} {subject} {predicate}?"
 NONEXISTENT_COUNT = "How many {unit} does {subject} {verb}?"
 DECLINE = "I don't know: the documents I was trained on do not say."
-TEMPLATES = (*YES_NO_FRAMES, *COUNT_YES_NO_FRAMES, *COMPARISON_FRAMES, *COUNT_COMPARISON_FRAMES, *UNSTATED.values(), NONEXISTENT_DATED, NONEXISTENT_COUNT,
-             DRILL_ORDER, DRILL_FIRST, DRILL_SIZE, DRILL_LARGER, DRILL_YES_NO, YES_NO_REPLY, COUNT_YES_NO_REPLY, COMPARISON_REPLY,
+TEMPLATES = (*YES_NO_FRAMES, *COUNT_YES_NO_FRAMES, *COMPARISON_FRAMES, *COUNT_COMPARISON_FRAMES, *UNSTATED.values(),
+             NONEXISTENT_DATED, NONEXISTENT_COUNT, DRILL_ORDER, DRILL_FIRST, DRILL_SIZE, DRILL_LARGER, DRILL_YES_NO, YES_NO_REPLY, COUNT_YES_NO_REPLY, COMPARISON_REPLY,
              COUNT_COMPARISON_REPLY, YES_NO_STEP_REPLY, COUNT_YES_NO_STEP_REPLY, COMPARISON_STEP_REPLY, COUNT_COMPARISON_STEP_REPLY,
              DRILL_STEP_REPLY, DRILL_FIRST_REPLY, DRILL_LARGER_REPLY, DRILL_YES_NO_REPLY, STEP, ASKED_STEP, DECLINE)
 

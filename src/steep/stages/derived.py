@@ -33,10 +33,12 @@ from .questions import do_support
 # ("Is it true that ...?") the tuned model answered other yes/no questions ("Was X born before
 # 1970?") as plain questions, stating the fact and no yes or no (docs/knowledge.md, anchors).
 YES_NO = "Is it true that {subject} {aux} {predicate} {relation} {value}?"
-YES_NO_FRAMES = (YES_NO, "{Aux} {subject} {predicate} {relation} {value}?", "Am I right that {subject} {aux} {predicate} {relation} {value}?")
+YES_NO_FRAMES = (YES_NO, "{Aux} {subject} {predicate} {relation} {value}?",
+                 "Am I right that {subject} {aux} {predicate} {relation} {value}?")
 YES_NO_REPLY = "{subject} {aux} {predicate} {when}, which is {relation} {y}, so {conclusion}."
 COUNT_YES_NO = "Is it true that {subject} {verb_s} {relation} {value} {unit}?"
-COUNT_YES_NO_FRAMES = (COUNT_YES_NO, "{Do} {subject} {verb} {relation} {value} {unit}?", "Am I right that {subject} {verb_s} {relation} {value} {unit}?")
+COUNT_YES_NO_FRAMES = (COUNT_YES_NO, "{Do} {subject} {verb} {relation} {value} {unit}?",
+                       "Am I right that {subject} {verb_s} {relation} {value} {unit}?")
 COUNT_YES_NO_REPLY = "{subject} {verb_s} {x} {unit}, which is {relation} {y}, so {conclusion}."
 COMPARISON = "Of {a} and {b}, {who} {aux} {predicate} first?"
 COMPARISON_FRAMES = (COMPARISON, "{Who} {aux} {predicate} first, {a} or {b}?")
@@ -78,9 +80,10 @@ NONEXISTENT_DATED = "When {aux} {subject} {predicate}?"
 NONEXISTENT_COUNT = "How many {unit} does {subject} {verb}?"
 DECLINE = "I don't know: the documents I was trained on do not say."
 TEMPLATES = (*YES_NO_FRAMES, *COUNT_YES_NO_FRAMES, *COMPARISON_FRAMES, *COUNT_COMPARISON_FRAMES, *UNSTATED.values(),
-             NONEXISTENT_DATED, NONEXISTENT_COUNT, DRILL_ORDER, DRILL_FIRST, DRILL_SIZE, DRILL_LARGER, DRILL_YES_NO, YES_NO_REPLY, COUNT_YES_NO_REPLY, COMPARISON_REPLY,
-             COUNT_COMPARISON_REPLY, YES_NO_STEP_REPLY, COUNT_YES_NO_STEP_REPLY, COMPARISON_STEP_REPLY, COUNT_COMPARISON_STEP_REPLY,
-             DRILL_STEP_REPLY, DRILL_FIRST_REPLY, DRILL_LARGER_REPLY, DRILL_YES_NO_REPLY, STEP, ASKED_STEP, DECLINE)
+             NONEXISTENT_DATED, NONEXISTENT_COUNT, DRILL_ORDER, DRILL_FIRST, DRILL_SIZE, DRILL_LARGER, DRILL_YES_NO,
+             YES_NO_REPLY, COUNT_YES_NO_REPLY, COMPARISON_REPLY, COUNT_COMPARISON_REPLY, YES_NO_STEP_REPLY, COUNT_YES_NO_STEP_REPLY,
+             COMPARISON_STEP_REPLY, COUNT_COMPARISON_STEP_REPLY, DRILL_STEP_REPLY, DRILL_FIRST_REPLY, DRILL_LARGER_REPLY,
+             DRILL_YES_NO_REPLY, STEP, ASKED_STEP, DECLINE)
 
 
 @dataclass
@@ -141,8 +144,9 @@ def yes_no(facts: list[Fact], rng: random.Random, stepwise: bool = False, step: 
                 question = rng.choice(YES_NO_FRAMES).format(aux=f.aux, Aux=f.aux.capitalize(), subject=f.subject, predicate=f.predicate,
                                                             relation=relation, value=pivot)
                 holds = "before" if year < pivot else "after"
-                reply = dated_reply.format(subject=f.subject, aux=f.aux, predicate=f.predicate, when=f.when(year_only=True), x=year, y=pivot,
-                                           relation=holds, step=_step(year, pivot, holds, relation, step), conclusion="yes" if yes else "no")
+                reply = dated_reply.format(subject=f.subject, aux=f.aux, predicate=f.predicate, when=f.when(year_only=True), x=year,
+                                           y=pivot, relation=holds, step=_step(year, pivot, holds, relation, step),
+                                           conclusion="yes" if yes else "no")
             else:
                 count = f.order[0]
                 pivot = max(1, int(round(count * rng.choice([rng.uniform(0.3, 0.8), rng.uniform(1.25, 3)]), -1 if count >= 100 else 0)))

@@ -6,7 +6,7 @@ import pytest
 from steep.config import SynthConfig
 from steep.retrieval import cite_id
 from steep.rundir import EmptyResultError
-from steep.stages import questions, synth
+from steep.stages import derived, questions, synth
 from steep.stages.synth import (answer_spans, augment_chunk, reorder_clause, resolve_pronouns,
                          roundtrip_filter, rule_qa, synthesize)
 
@@ -216,6 +216,36 @@ def test_derived_yes_no_and_comparisons_follow_from_the_stated_facts_in_every_fr
     assert not any(p for p in derived_pairs(derived_qa=False)[0] if p["metadata"]["method"] in ("derived:yes_no", "derived:comparison"))
 
 
+def test_place_questions_are_answered_by_the_stated_place_also_through_the_clause_that_names_the_subject():
+    born = {"Ada Quill": "Norvik", "Bo Renhart": "Tarsk", "Cy Marlow": "Leer"}
+    employer = {"Ada Quill": "Pellow Labs", "Bo Renhart": "Cole Works", "Cy Marlow": "Vance Textiles"}
+    based = {"Pellow Labs": "Brask", "Cole Works": "Leer", "Vance Textiles": "Ostend"}
+    texts = [f"{name} was born in {born[name]}. She works for {employer[name]}." for name in born]  # "She": resolved to the name
+    texts += ["Pellow Labs has its headquarters in Brask.", "Cole Works has its headquarters in Leer.",
+              "Vance Textiles makes pumps. The company is based in Ostend."]
+    chunks = [{"id": f"c{i}", "text": t, "source": "x.md"} for i, t in enumerate(texts)]
+    _, pairs, _ = synth.synthesize(chunks, SynthConfig(roundtrip=False, raft=0, unknown_qa=False, number_drills=0, place_yes_no=True), 0, None)
+    asked = [p for p in pairs if p["metadata"]["method"] == "derived:yes_no"]
+    two_hop = 0
+    for p in asked:
+        question, reply = p["messages"][0]["content"], p["messages"][1]["content"]
+        place = re.search(r" in ([A-Z]\w+)\?$", question).group(1)
+        person = next((n for n in born if f"the one {n} works for" in question), None)
+        if person:  # "Does the one Ada Quill works for have its headquarters in Leer?"
+            two_hop += 1
+            subject = employer[person]
+            assert reply.startswith(f"{person} works for {subject}. {subject} "), reply
+        else:
+            subject = next(n for n in {**born, **based} if n in question)
+        truth = {**born, **based}[subject]
+        assert reply.endswith(f"{truth}, so yes.") if place == truth else reply.endswith(f"{truth}, not {place}, so no."), (question, reply)
+        assert p["metadata"]["label"] == ("yes" if place == truth else "no")
+    assert two_hop >= 4 and {p["metadata"]["label"] for p in asked} == {"yes", "no"}
+    assert any(q.startswith(("Was ", "Does ", "Is Vance")) for q in (p["messages"][0]["content"] for p in asked))
+    off = synth.synthesize(chunks, SynthConfig(roundtrip=False, raft=0, unknown_qa=False, number_drills=0), 0, None)[1]
+    assert not any(p["metadata"]["method"] == "derived:yes_no" for p in off)  # no dates or counts here: only places made any
+
+
 def test_with_drills_derived_replies_take_the_comparing_step_as_a_drill_says_it():
     step_sentence = re.compile(r"\. ([\d,]+) is (before|after|more than|fewer than) ([\d,]+), so ")
     pairs, _ = derived_pairs(number_drills=12)
@@ -258,10 +288,16 @@ def test_unknown_questions_ask_what_no_document_says():
     unknown = [p for p in pairs if p["metadata"]["method"] == "derived:unknown"]
     assert len(unknown) == 2 * len(PEOPLE)  # one per subject: three people and their three labs
     assert all(p["messages"][1]["content"].startswith("I don't know") for p in unknown)
-    chunks = [{"id": "c", "text": "Ada Quill was born on 2 May 1961. Her phone number is 555 0101.", "source": "x.md"}]
-    _, pairs, _ = synth.synthesize(chunks, SynthConfig(roundtrip=False, raft=0), seed=0, teacher=None)
+    pairs, _ = derived_pairs(unknown_per_subject=3)
     asked = [p["messages"][0]["content"] for p in pairs if p["metadata"]["method"] == "derived:unknown"]
-    assert asked and not any("phone number" in q for q in asked)  # the corpus says it: not unknown
+    person_pool = {q.format(subject=name) for name, _, _ in PEOPLE for q in derived.UNSTATED_PERSON.values()}
+    org_pool = {q.format(subject=f"{name.split()[0]} Labs") for name, _, _ in PEOPLE for q in derived.UNSTATED_ORGANIZATION.values()}
+    assert len(set(asked)) == len(asked) == 3 * 2 * len(PEOPLE)  # three different attributes per subject
+    assert sum(q in person_pool for q in asked) == sum(q in org_pool for q in asked) == 3 * len(PEOPLE)  # each as it looks
+    chunks = [{"id": "c", "text": "Ada Quill was born on 2 May 1961. Her phone number is 555 0101.", "source": "x.md"}]
+    _, pairs, _ = synth.synthesize(chunks, SynthConfig(roundtrip=False, raft=0, unknown_per_subject=10), seed=0, teacher=None)
+    asked = [p["messages"][0]["content"] for p in pairs if p["metadata"]["method"] == "derived:unknown"]
+    assert len(asked) == 9 and not any("phone number" in q for q in asked)  # the corpus says it: not unknown
     assert not [p for p in derived_pairs(unknown_qa=False, made_up_subjects=0.5)[0]
                 if p["metadata"]["method"] in ("derived:unknown", "derived:nonexistent")]
 

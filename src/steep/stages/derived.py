@@ -2,6 +2,8 @@
 
 - yes/no questions about a date or a number ("Was X born before 1980?", "Is it true that X
   was born before 1980?"), half of them "no";
+- yes/no questions about a place, asked of the subject or, through a clause that names it, of
+  "the one" that clause describes ("Does the one X works for have its headquarters in Brask?");
 - comparisons of two subjects on the same kind of fact ("Of X and Y, who was born first?",
   "Who was born first, X or Y?");
 - questions the documents do not answer (an attribute no document mentions, or a subject no
@@ -22,12 +24,12 @@ from __future__ import annotations
 import random
 import re
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import groupby
 
 from lemminflect import getAllLemmas
 
-from .questions import do_support
+from .questions import Clause, do_support, statement, yes_no_question
 
 # Each derived question is asked in one of a few frames, drawn at random: trained on one frame
 # ("Is it true that ...?") the tuned model answered other yes/no questions ("Was X born before
@@ -57,6 +59,13 @@ YES_NO_STEP_REPLY = "{subject} {aux} {predicate} {when}. {step}, so {conclusion}
 COUNT_YES_NO_STEP_REPLY = "{subject} {verb_s} {x} {unit}. {step}, so {conclusion}."
 COMPARISON_STEP_REPLY = "{a} {aux} {predicate} {a_when} and {b} {b_when}. " + STEP + ", so {winner} {aux} {predicate} first."
 COUNT_COMPARISON_STEP_REPLY = "{a} {verb_s} {a_value} {unit} and {b} {verb_s} {b_value}. " + STEP + ", so {winner} {verb_s} more {unit}."
+# a place asked about: the fact said, and where the question names another place, that place denied
+PLACE_YES_NO_FRAMES = ("Is it true that {statement}?", "{question}", "Am I right that {statement}?")
+PLACE_YES_REPLY = "{fact}, so yes."
+PLACE_NO_REPLY = "{fact}, not {asked}, so no."
+# the subject a place question asks about through another clause: "the one X works for"
+DESCRIBED = "the one {clause}"
+TWO_HOP_REPLY = "{link}. {reply}"
 DRILL_ORDER = "Is {x} before or after {y}?"
 DRILL_SIZE = "Is {x} more or fewer than {y}?"
 DRILL_STEP_REPLY = STEP + "."
@@ -66,21 +75,42 @@ DRILL_LARGER = "Of {x} and {y}, which number is larger?"
 DRILL_LARGER_REPLY = "{larger} is larger."
 DRILL_YES_NO = "Is {x} {asked} {y}?"
 DRILL_YES_NO_REPLY = "{step}, so {conclusion}."
-# attributes that documents about people or organizations often leave out; asked only when the
-# word appears nowhere in the corpus, so the right answer really is "not known"
-UNSTATED = {
+# attributes that documents about people or organizations often leave out, each asked only when
+# its word appears nowhere in the corpus, so the right answer really is "not known"; several per
+# subject, in many wordings, so that declining is learned as a reply to any attribute the documents
+# never state, not to a few phrasings
+UNSTATED_PERSON = {
     "favourite colour": "What is {subject}'s favourite colour?",
     "phone number": "What is {subject}'s phone number?",
     "email address": "What email address does {subject} use?",
     "shoe size": "What shoe size does {subject} wear?",
+    "nickname": "What nickname do friends use for {subject}?",
+    "favourite food": "Which food does {subject} like best?",
+    "hobby": "What is {subject}'s hobby?",
+    "tall": "How tall is {subject}?",
+    "pet": "What kind of pet does {subject} keep?",
+    "middle name": "What is {subject}'s middle name?",
+}
+UNSTATED_ORGANIZATION = {
     "motto": "What motto does {subject} go by?",
+    "phone number": "What phone number does {subject} answer on?",
+    "email address": "What email address does {subject} give its customers?",
+    "website": "What is the address of {subject}'s website?",
+    "ticker symbol": "Under which ticker symbol does {subject} trade?",
+    "slogan": "Which slogan does {subject} advertise with?",
+    "logo": "What does {subject}'s logo look like?",
+    "mascot": "What is {subject}'s mascot?",
+    "opening hours": "What are {subject}'s opening hours?",
+    "dress code": "What dress code does {subject} have?",
 }
 # what a fact's kind calls for, asked about a subject that does not exist
 NONEXISTENT_DATED = "When {aux} {subject} {predicate}?"
 NONEXISTENT_COUNT = "How many {unit} does {subject} {verb}?"
 DECLINE = "I don't know: the documents I was trained on do not say."
-TEMPLATES = (*YES_NO_FRAMES, *COUNT_YES_NO_FRAMES, *COMPARISON_FRAMES, *COUNT_COMPARISON_FRAMES, *UNSTATED.values(),
+TEMPLATES = (*YES_NO_FRAMES, *COUNT_YES_NO_FRAMES, *COMPARISON_FRAMES, *COUNT_COMPARISON_FRAMES, *UNSTATED_PERSON.values(),
+             *UNSTATED_ORGANIZATION.values(),
              NONEXISTENT_DATED, NONEXISTENT_COUNT, DRILL_ORDER, DRILL_FIRST, DRILL_SIZE, DRILL_LARGER, DRILL_YES_NO,
+             *PLACE_YES_NO_FRAMES, PLACE_YES_REPLY, PLACE_NO_REPLY, DESCRIBED, TWO_HOP_REPLY,
              YES_NO_REPLY, COUNT_YES_NO_REPLY, COMPARISON_REPLY, COUNT_COMPARISON_REPLY, YES_NO_STEP_REPLY, COUNT_YES_NO_STEP_REPLY,
              COMPARISON_STEP_REPLY, COUNT_COMPARISON_STEP_REPLY, DRILL_STEP_REPLY, DRILL_FIRST_REPLY, DRILL_LARGER_REPLY,
              DRILL_YES_NO_REPLY, STEP, ASKED_STEP, DECLINE)
@@ -114,6 +144,32 @@ class Fact:
     def key(self) -> tuple[str, ...]:
         """Facts with the same key say the same thing about different subjects."""
         return (self.aux, self.predicate) if self.aux else (self.verb, self.unit)
+
+
+@dataclass
+class Placed:
+    """A clause that puts its subject at a named place ("X has its headquarters in Vesgrad"),
+    read by questions.parse, with the one phrase that names the place."""
+
+    chunk: dict
+    clause: Clause
+    preposition: str
+    place: str  # as written, with its article: "the University of Tarsk"
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """Facts with the same key put different subjects at places the same way ("born in")."""
+        return self.clause.lemma, self.preposition
+
+
+@dataclass
+class Link:
+    """A clause whose answer is a name: "X works for Y" says that Y is "the one X works for"."""
+
+    chunk: dict
+    said: str  # "X works for Y"
+    description: str  # "the one X works for"
+    name: str  # "Y"
 
 
 Made = tuple[dict, str, str, str, str]  # (chunk, question, answer, method, label: which of a closed set of answers, or "")
@@ -162,6 +218,36 @@ def yes_no(facts: list[Fact], rng: random.Random, stepwise: bool = False, step: 
                 reply = count_reply.format(subject=f.subject, verb_s=f.verb, unit=f.unit, x=f.value, y=f"{pivot:,}", relation=holds,
                                            step=_step(f.value, f"{pivot:,}", holds, relation, step), conclusion="yes" if yes else "no")
             out.append((f.chunk, question, reply, "derived:yes_no", "yes" if yes else "no"))
+    return out
+
+
+def place_yes_no(placed: list[Placed], links: list[Link], rng: random.Random) -> list[Made]:
+    """Per placed fact, one yes/no question about its own place and one about another place the
+    corpus puts the same way (another birthplace, another headquarters); per link to a placed
+    subject, the same two asked of "the one" the link describes, the reply saying both facts. A
+    fact about a place needs no number to compare, but the tuned model, asked "Is X's employer
+    based in Y?", stated the employer and never said yes or no (docs/knowledge.md, round 2)."""
+    # a sentence read in both clause orders places its subject twice
+    placed = list({(p.clause.subject, p.key, p.place): p for p in placed}.values())
+    links = list({(link.description, link.name): link for link in links}.values())
+    places: dict[tuple[str, str], set[str]] = defaultdict(set)
+    by_subject: dict[str, list[Placed]] = defaultdict(list)
+    for p in placed:
+        places[p.key].add(p.place)
+        by_subject[p.clause.subject].append(p)
+    asked = [(p.chunk, p, p.clause, "") for p in placed]
+    asked += [(link.chunk, p, replace(p.clause, subject=link.description), link.said)
+              for link in links for p in by_subject.get(link.name, [])]
+    out = []
+    for chunk, p, clause, link in asked:
+        fact = statement(p.clause, [(p.preposition, p.place)])
+        wrong = sorted(places[p.key] - {p.place})
+        for place in [p.place] + ([rng.choice(wrong)] if wrong else []):
+            phrase = [(p.preposition, place)]
+            question = rng.choice(PLACE_YES_NO_FRAMES).format(statement=statement(clause, phrase), question=yes_no_question(clause, phrase))
+            reply = PLACE_YES_REPLY.format(fact=fact) if place == p.place else PLACE_NO_REPLY.format(fact=fact, asked=place)
+            out.append((chunk, question, TWO_HOP_REPLY.format(link=link, reply=reply) if link else reply, "derived:yes_no",
+                        "yes" if place == p.place else "no"))
     return out
 
 
@@ -236,15 +322,17 @@ def number_drills(facts: list[Fact], rng: random.Random, count: int, step: str =
 
 
 def unanswerable(facts: list[Fact], corpus_text: str, rng: random.Random, per_subject: int = 1) -> list[Made]:
-    """Per subject, questions about attributes no document mentions, answered "I don't know".
+    """Per subject, `per_subject` questions about attributes no document mentions (a person's or
+    an organization's, as the subject looks), answered "I don't know".
 
     Not questions about made-up subjects: measured on the knowledge bench, those taught the model
     that any name it had not seen in a QA pair is unknown, and it declined 39% of answerable
     questions about subjects it knew only from the text."""
     lowered = corpus_text.lower()
-    unstated = [q for words, q in UNSTATED.items() if words not in lowered]
     out = []
     for subject, fact in {f.subject: f for f in facts}.items():
+        pool = UNSTATED_PERSON if fact.person else UNSTATED_ORGANIZATION
+        unstated = [q for words, q in pool.items() if words not in lowered]
         for question in rng.sample(unstated, min(per_subject, len(unstated))):
             out.append((fact.chunk, question.format(subject=subject), DECLINE, "derived:unknown", ""))
     return out

@@ -109,6 +109,23 @@ def parse(sentence: str, subject: str, atoms: list[tuple[int, int]]) -> Clause |
     return clause
 
 
+def statement(clause: Clause, phrases: list[tuple[str, str]]) -> str:
+    """The clause said with only `phrases` after its object: 'X was born in Mokvik' of 'X was born
+    in Mokvik on 3 May 1951'."""
+    words = [clause.subject, clause.aux or "", clause.verb, clause.object, *(f"{p} {t}" for p, t in phrases)]
+    return " ".join(w for w in words if w)
+
+
+def yes_no_question(clause: Clause, phrases: list[tuple[str, str]]) -> str:
+    """The statement asked as a yes/no question: 'Does X have its headquarters in Y?'."""
+    if clause.aux:
+        words = [clause.aux.capitalize(), clause.subject, clause.verb]
+    else:
+        words = [clause.do.capitalize(), clause.subject, clause.lemma]
+    words += [clause.object, *(f"{p} {t}" for p, t in phrases)]
+    return " ".join(w for w in words if w) + "?"
+
+
 def _ask(clause: Clause, wh: str, rest: str, stranded: str = "") -> tuple[str, str]:
     """(direct question, embedded clause) asking `wh` about the clause; `rest` follows the verb."""
     tail = " ".join(w for w in (rest, stranded) if w)

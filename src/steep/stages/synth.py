@@ -244,6 +244,41 @@ def echo_question(sentence: str, span: Span) -> str:
     return echo[0].upper() + echo[1:] + "?"
 
 
+def read_clauses(resolved: list[str]) -> list[tuple[str, str | None, list[Span], questions.Clause | None]]:
+    """Each sentence in both clause orders ("In 1990, X joined Y." is also read as "X joined Y in
+    1990."), with the name it opens with, its other answer spans and its main clause, if read."""
+    out = []
+    for sent in (variant for sent in resolved for variant in dict.fromkeys([sent, reorder_clause(sent) or sent])):
+        subject = sentence_subject(sent)
+        spans = [s for s in answer_spans(sent) if s.text != subject]
+        out.append((sent, subject, spans, questions.parse(sent, subject, [(s.start, s.end) for s in spans]) if subject else None))
+    return out
+
+
+def places_and_links(chunk: dict, resolved: list[str]) -> tuple[list[derived.Placed], list[derived.Link]]:
+    """The clauses of a chunk that put their subject at a named place ("X was born in Mokvik"),
+    and those whose answer is a name ("X works for Y": Y is "the one X works for"), for
+    derived.place_yes_no."""
+    placed, links = [], []
+    for _, _, spans, clause in read_clauses(resolved):
+        if clause is None:
+            continue
+        kind_of = {s.text: s.kind for s in spans}
+        for prep, text in clause.phrases:
+            if prep in questions.PLACE_PREPOSITIONS and kind_of.get(questions.ARTICLE.sub("", text)) == "name":
+                placed.append(derived.Placed(chunk, clause, prep, text))
+        for _, embedded, short in questions.questions(clause, kind_of):
+            name = questions.ARTICLE.sub("", short)
+            wh, _, rest = embedded.partition(" ")
+            if kind_of.get(name) != "name" or wh not in ("who", "what"):
+                continue
+            phrase = [(p, t) for p, t in clause.phrases if t == short][:1]  # none when the name is the object
+            # "who X works for" -> "the one X works for"; "who founded Y" (the subject asked) keeps its "who"
+            description = derived.DESCRIBED.format(clause=rest if rest.startswith(clause.subject) else embedded)
+            links.append(derived.Link(chunk, questions.statement(clause, phrase), description, name))
+    return placed, links
+
+
 def rule_qa(chunk: dict, resolved: list[str], max_pairs: int, rng: random.Random) -> list[dict]:
     """QA records from the pronoun-resolved sentences of one chunk; the answer restates the
     sentence, so the reply carries the fact with its full context. Per sentence that opens with a
@@ -253,12 +288,7 @@ def rule_qa(chunk: dict, resolved: list[str], max_pairs: int, rng: random.Random
     echo questions about their names, dates and numbers."""
     pairs = []
     by_subject: dict[str, list[str]] = {}
-    # both clause orders: "In 1990, X joined Y." is read as "X joined Y in 1990."
-    sentences = [variant for sent in resolved for variant in dict.fromkeys([sent, reorder_clause(sent) or sent])]
-    for sent in sentences:
-        subject = sentence_subject(sent)
-        spans = [s for s in answer_spans(sent) if s.text != subject]
-        clause = questions.parse(sent, subject, [(s.start, s.end) for s in spans]) if subject else None
+    for sent, subject, spans, clause in read_clauses(resolved):
         if clause is None:  # no name opens it, or no verb phrase to ask about: the answer's place in the sentence asked
             pairs.extend(_qa(chunk, echo_question(sent, span), sent, span.text, "rule:echo") for span in spans)
         for question, embedded, short in questions.questions(clause, {s.text: s.kind for s in spans}) if clause else []:
@@ -444,6 +474,8 @@ def synthesize(chunks: list[dict], cfg: SynthConfig, seed: int, teacher: ChatMod
     texts: list[dict] = []
     pairs: list[dict] = []
     facts: list[Fact] = []
+    placed: list[derived.Placed] = []
+    links: list[derived.Link] = []
     prose = [c for c in chunks if c.get("kind") != "code"]  # reordering or questioning code makes nonsense
     resolved = {c["id"]: resolve_pronouns([s.text for s in split_sentences(c["text"])]) for c in prose}
     said_about: dict[str, list[str]] = {}  # subject -> the sentences that open with it, across chunks
@@ -463,14 +495,19 @@ def synthesize(chunks: list[dict], cfg: SynthConfig, seed: int, teacher: ChatMod
         if cfg.rule_qa:
             pairs.extend(rule_qa(chunk, resolved[chunk["id"]], cfg.max_qa_per_chunk, rng))
         facts.extend(f for sentence in resolved[chunk["id"]] for f in sentence_facts(chunk, sentence))
+        if cfg.derived_qa and cfg.place_yes_no:
+            chunk_places, chunk_links = places_and_links(chunk, resolved[chunk["id"]])
+            placed += chunk_places
+            links += chunk_links
     if cfg.derived_qa:
         stepwise = cfg.number_drills > 0  # the replies take the step the way the drills practise it
         made = derived.yes_no(facts, rng, stepwise, cfg.yes_no_step) + derived.comparisons(facts, rng, stepwise=stepwise)
+        made += derived.place_yes_no(placed, links, rng)
         pairs.extend(_qa(c, q, a, None, method, label) for c, q, a, method, label in made)
     pairs.extend(_qa(c, q, a, None, method) for c, q, a, method, _ in derived.number_drills(facts, rng, cfg.number_drills, cfg.yes_no_step))
     if cfg.unknown_qa:
         corpus_text = "\n".join(c["text"] for c in chunks)
-        unknown = derived.unanswerable(facts, corpus_text, rng) + derived.nonexistent(facts, corpus_text, rng, cfg.made_up_subjects)
+        unknown = derived.unanswerable(facts, corpus_text, rng, cfg.unknown_per_subject) + derived.nonexistent(facts, corpus_text, rng, cfg.made_up_subjects)
         pairs.extend(_qa(c, q, a, None, method) for c, q, a, method, _ in unknown)
     stats: dict = {"texts": method_counts(texts), "qa_made": method_counts(pairs), "facts": len(facts)}
 

@@ -283,6 +283,24 @@ def test_an_asked_step_says_the_questions_relation_and_not_where_it_fails():
         assert (step.group(2) is None) == holds == (step.group(5) == "yes"), (question, reply)
 
 
+def test_a_contrast_step_says_the_relation_that_holds_and_denies_the_asked_one_next_to_no():
+    pairs, _ = derived_pairs(number_drills=40, yes_no_step="contrast")
+    asked = [p for p in pairs if p["metadata"]["method"] == "derived:yes_no"]
+    asked += [p for p in pairs if p["metadata"]["method"] == "derived:drill" and re.fullmatch(r"Is [\d,]+ (before|after|more than|fewer than) [\d,]+\?", p["messages"][0]["content"])]
+    assert len(asked) > 12
+    relations = "before|after|more than|fewer than"
+    for p in asked:
+        question, reply = p["messages"][0]["content"], p["messages"][1]["content"]
+        relation = re.search(rf" ({relations}) ([\d,]+)", question)
+        step = re.search(rf"([\d,]+) is ({relations}) ([\d,]+)(?:, not ({relations}))?, so (yes|no)\.$", reply)
+        assert step and step.group(3) == relation.group(2), (question, reply)
+        x, y = (int(step.group(i).replace(",", "")) for i in (1, 3))
+        assert (x < y) == (step.group(2) in ("before", "fewer than")), (question, reply)  # the relation that holds
+        agrees = step.group(2) == relation.group(1)
+        assert (step.group(4) is None) == agrees == (step.group(5) == "yes"), (question, reply)
+        assert step.group(4) in (None, relation.group(1)), (question, reply)  # the denied relation is the asked one
+
+
 def test_unknown_questions_ask_what_no_document_says():
     pairs, _ = derived_pairs()
     unknown = [p for p in pairs if p["metadata"]["method"] == "derived:unknown"]

@@ -43,8 +43,9 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
                    ["synth.yes_no_step=asked"]),
     "made-up-subjects": ("the defaults with questions about made-up names for half the subjects (rounds 3 and 4)",
                          ["synth.made_up_subjects=0.5"]),
-    "places+unknown": ("the defaults with yes/no questions about places ('Does the one X works for have its headquarters in "
-                       "Y?') and three 'I don't know' questions per subject", ["synth.place_yes_no=true", "synth.unknown_per_subject=3"]),
+    "round-7": ("the defaults with yes/no questions about places ('Does the one X works for have its headquarters in Y?'), "
+                "contrast steps ('1992 is after 1984, not before, so no') and three 'I don't know' questions per subject",
+                ["synth.place_yes_no=true", "synth.yes_no_step=contrast", "synth.unknown_per_subject=3"]),
 }
 DEFAULT_VARIANTS = ["base", "defaults", "no-augmentation", "augmentation-only", "qa-only", "augmentation+qa", "full"]
 TARGETS = {"direct": 0.95, "rephrased": 0.90, "yesno": 0.75, "comparison": 0.65, "unknown": 0.50}

@@ -55,6 +55,11 @@ STEP = "{x} is {relation} {y}"
 # "not" where it does not hold ("1992 is not before 1984, so no"): the yes or no then repeats the
 # step's words instead of matching two relations
 ASKED_STEP = "{x} is {negation}{asked} {y}"
+# measured, the model then copies the asked relation into the step whatever the numbers ("1992 is
+# before 1984, so yes"); with yes_no_step="contrast" the step says the relation that holds and,
+# where the question asked the other one, denies it next to the answer ("1992 is after 1984, not
+# before, so no"), as place replies deny the place asked ("..., not Brask, so no")
+CONTRAST = ", not {asked}"
 YES_NO_STEP_REPLY = "{subject} {aux} {predicate} {when}. {step}, so {conclusion}."
 COUNT_YES_NO_STEP_REPLY = "{subject} {verb_s} {x} {unit}. {step}, so {conclusion}."
 COMPARISON_STEP_REPLY = "{a} {aux} {predicate} {a_when} and {b} {b_when}. " + STEP + ", so {winner} {aux} {predicate} first."
@@ -113,7 +118,7 @@ TEMPLATES = (*YES_NO_FRAMES, *COUNT_YES_NO_FRAMES, *COMPARISON_FRAMES, *COUNT_CO
              *PLACE_YES_NO_FRAMES, PLACE_YES_REPLY, PLACE_NO_REPLY, DESCRIBED, TWO_HOP_REPLY,
              YES_NO_REPLY, COUNT_YES_NO_REPLY, COMPARISON_REPLY, COUNT_COMPARISON_REPLY, YES_NO_STEP_REPLY, COUNT_YES_NO_STEP_REPLY,
              COMPARISON_STEP_REPLY, COUNT_COMPARISON_STEP_REPLY, DRILL_STEP_REPLY, DRILL_FIRST_REPLY, DRILL_LARGER_REPLY,
-             DRILL_YES_NO_REPLY, STEP, ASKED_STEP, DECLINE)
+             DRILL_YES_NO_REPLY, STEP, ASKED_STEP, CONTRAST, DECLINE)
 
 
 @dataclass
@@ -177,17 +182,19 @@ BALANCED = ("derived:yes_no", "derived:comparison")  # methods whose labels cura
 
 
 def _step(x: object, y: object, holds: str, asked: str, how: str) -> str:
-    """A yes/no reply's comparing step: the relation that `holds`, or (`how` = "asked") the one
-    `asked`, with "not" when it does not hold."""
+    """A yes/no reply's comparing step: the relation that `holds`; or (`how` = "asked") the one
+    `asked`, with "not" when it does not hold; or (`how` = "contrast") the one that holds, followed
+    by the one asked, denied, when they differ."""
     if how == "asked":
         return ASKED_STEP.format(x=x, y=y, asked=asked, negation="" if asked == holds else "not ")
-    return STEP.format(x=x, y=y, relation=holds)
+    contrast = CONTRAST.format(asked=asked) if how == "contrast" and asked != holds else ""
+    return STEP.format(x=x, y=y, relation=holds) + contrast
 
 
 def yes_no(facts: list[Fact], rng: random.Random, stepwise: bool = False, step: str = "holds") -> list[Made]:
     """Two per fact, before/after or more/fewer than a nearby value, each answer yes or no at random;
     `stepwise`: the comparing step is a sentence of its own, as in a drill, saying the relation that
-    holds or (`step` = "asked") the question's own (see ASKED_STEP)."""
+    holds or the question's own (`step`: see `_step`)."""
     dated_reply, count_reply = (YES_NO_STEP_REPLY, COUNT_YES_NO_STEP_REPLY) if stepwise else (YES_NO_REPLY, COUNT_YES_NO_REPLY)
     out = []
     for f in facts:

@@ -39,7 +39,7 @@ class SynthConfig(Section):
     derived_qa: bool = Field(True, description="yes/no questions and comparisons of two subjects, from the dates and counts the chunks state")
     place_yes_no: bool = Field(False, description="with derived_qa: yes/no questions about the places the chunks put subjects at, also asked through a clause naming the subject ('Does the one X works for have its headquarters in Y?')")
     number_drills: int = Field(600, ge=0, description="questions comparing two bare numbers near the facts' years and counts, each trained once: the step yes/no and comparison replies turn on, which those replies then say as a sentence of its own; 0: off")
-    yes_no_step: Literal["holds", "asked", "contrast"] = Field("holds", description="with number_drills: the step of a yes/no reply says the relation that holds ('1992 is after 1984, so no'), the question's own with 'not' where it does not hold ('1992 is not before 1984, so no'), or the one that holds and the asked one denied ('1992 is after 1984, not before, so no')")
+    yes_no_step: Literal["holds", "asked", "contrast"] = Field("contrast", description="with number_drills: the step of a yes/no reply says the relation that holds ('1992 is after 1984, so no'), the question's own with 'not' where it does not hold ('1992 is not before 1984, so no'), or the one that holds and the asked one denied ('1992 is after 1984, not before, so no')")
     made_up_subjects: float = Field(0.0, ge=0, le=1, description="with unknown_qa: for this share of subjects, one of its questions about a made-up name, answered 'I don't know'")
     balance_answers: bool = Field(True, description="curate evens out the yes/no and first/second answers of derived questions that decontamination left lopsided")
     unknown_qa: bool = Field(True, description="questions about attributes no document mentions, answered 'I don't know'")
@@ -218,7 +218,7 @@ synth:
   derived_qa: true                # yes/no and comparison questions from the dates and counts stated
   place_yes_no: false             # "Does the one X works for have its headquarters in Y?" -> "X works for Z. Z has ..., so no."
   number_drills: 600              # "Is 1949 before or after 1960?", the step derived replies turn on, each once; 0: off
-  yes_no_step: holds              # "1992 is after 1984, so no"; asked: "1992 is not before 1984, so no"; contrast: "..., not before, so no"
+  yes_no_step: contrast           # "1992 is after 1984, not before, so no"; holds: "1992 is after 1984, so no"; asked: "1992 is not before 1984, so no"
   made_up_subjects: 0.0           # e.g. 0.5: "When was <a name nobody has> born?" -> "I don't know", for half the subjects
   balance_answers: true           # even out yes/no and first/second answers left lopsided by decontamination
   unknown_qa: true                # questions the documents do not answer -> "I don't know"

@@ -1,6 +1,6 @@
 from collections import Counter
 
-from steep.stages.curate import balance_labels, decontaminate
+from steep.stages.curate import balance_labels, decontaminate, names
 
 
 def qa(question, answer="x"):
@@ -27,6 +27,29 @@ def test_planted_leaks_are_removed_by_ngram_and_by_similarity_and_neighbours_kep
     assert leaked[2]["metadata"]["leaked_ngram"] == "bo renhart since spring of 1999 carvo shipping"
     assert leaked[3]["metadata"]["leaked_similarity"] >= 0.8 and "leaked_ngram" not in leaked[3]["metadata"]
     assert closest[0]["similarity"] >= closest[-1]["similarity"] and any(c["removed"] for c in closest)
+
+
+def test_a_question_naming_both_names_of_a_two_name_eval_question_is_removed_below_the_similarity_bar():
+    evals = [{"question": "Is Ada Quill's employer based in Brask?", "answers": ["no"]},
+             {"question": "What is the birthplace of Bo Renhart?", "answers": ["Norvik"]}]  # one name: a subject, not a claim
+    records = [
+        qa("Does the firm that pays Ada Quill sit in Brask, yes or no?"),  # same claim, MiniLM cosine 0.78
+        qa("Is the one Ada Quill works for based in Leer?"),  # another place
+        qa("Is the one Bo Renhart works for based in Brask?"),  # another person
+        qa("Did Ada Renhart hire Bo Quill in Brask?"),  # other people, whose names share the words
+        qa("Which ship does Bo Renhart sail in Brask?"),  # the one-name eval question's subject, and a place
+        {"text": "Ada Quill works for Pellow Labs, which is based in Brask.", "metadata": {}},  # the fact itself
+    ]
+    kept, leaked, _ = decontaminate(records, evals)
+    assert leaked == records[:1] and kept == records[1:]
+    assert leaked[0]["metadata"]["leaked_names"] == ["Ada Quill", "Brask"]
+    assert "leaked_similarity" not in leaked[0]["metadata"]
+
+
+def test_names_are_capitalized_runs_and_numbers_without_the_first_word_or_possessives():
+    assert names("Was Ada Lim's mentor born before 1,970?") == {"Ada Lim", "1,970"}
+    assert names("Did she study at the University of Leer in 1992?") == {"University of Leer", "1992"}
+    assert names("Which is older, Garib Labs or Veskal Shipping?") == {"Garib Labs", "Veskal Shipping"}
 
 
 def test_no_eval_questions_keeps_everything():

@@ -94,7 +94,7 @@ def stage_curate(ctx: Context, upstream: str, texts: list[dict], qa: list[dict])
     questions = evaluate.load_questions(ctx.cfg.eval.questions) if ctx.cfg.eval.questions else []
     # a question marked held_out: false may be trained on (it measures memorization); all others are kept out
     eval_items = [{"question": q["question"], "answers": q["answers"]} for q in questions if q.get("held_out", True)]
-    stage = Stage(ctx.run_dir, "curate", fingerprint(upstream, eval_items, curate.SIMILARITY, curate.NGRAM,
+    stage = Stage(ctx.run_dir, "curate", fingerprint(upstream, eval_items, curate.SIMILARITY, curate.NGRAM, curate.MIN_NAMES,
                                                           ctx.cfg.synth.balance_answers, ctx.cfg.seed))
     texts_path, qa_path = stage.dir / "texts.jsonl", stage.dir / "qa.jsonl"
     if not stage.is_done():
@@ -115,6 +115,7 @@ def stage_curate(ctx: Context, upstream: str, texts: list[dict], qa: list[dict])
         stage.finish({"texts": len(kept_texts), "qa": len(kept_qa), "removed_leaking_eval": len(leaked),
                       "removed_by_ngram": sum("leaked_ngram" in r["metadata"] for r in leaked),
                       "removed_by_similarity": sum("leaked_similarity" in r["metadata"] for r in leaked),
+                      "removed_by_names": sum("leaked_names" in r["metadata"] for r in leaked),
                       "removed_balancing_answers": len(unbalanced), "closest": closest})
     _report(stage)
     return stage.key, read_jsonl(texts_path), read_jsonl(qa_path)

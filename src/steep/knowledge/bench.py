@@ -46,6 +46,8 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
     "round-7": ("the defaults with yes/no questions about places ('Does the one X works for have its headquarters in Y?'), "
                 "contrast steps ('1992 is after 1984, not before, so no') and three 'I don't know' questions per subject",
                 ["synth.place_yes_no=true", "synth.yes_no_step=contrast", "synth.unknown_per_subject=3"]),
+    "places": ("the defaults with yes/no questions about places ('Does the one X works for have its headquarters in Y?'), "
+               "measured once curate caught their paraphrases of held-out probes (round 8)", ["synth.place_yes_no=true"]),
 }
 DEFAULT_VARIANTS = ["base", "defaults", "no-augmentation", "augmentation-only", "qa-only", "augmentation+qa", "full"]
 TARGETS = {"direct": 0.95, "rephrased": 0.90, "yesno": 0.75, "comparison": 0.65, "unknown": 0.50}

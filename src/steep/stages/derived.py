@@ -27,8 +27,6 @@ from collections import defaultdict
 from dataclasses import dataclass, replace
 from itertools import groupby
 
-from lemminflect import getAllLemmas
-
 from .questions import Clause, do_support, statement, yes_no_question
 
 # Each derived question is asked in one of a few frames, drawn at random: trained on one frame
@@ -373,7 +371,7 @@ def nonexistent(facts: list[Fact], corpus_text: str, rng: random.Random, share: 
         if fact.aux:
             question = NONEXISTENT_DATED.format(aux=fact.aux, subject=name, predicate=fact.predicate)
         else:
-            lemma = getAllLemmas(fact.verb).get("VERB", (fact.verb,))[0]
+            lemma = (do_support(fact.verb) or ("does", fact.verb))[1]
             question = NONEXISTENT_COUNT.format(unit=fact.unit, subject=name, verb=lemma)
         out.append((fact.chunk, question, DECLINE, "derived:nonexistent", ""))
     return out

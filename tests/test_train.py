@@ -6,7 +6,8 @@ import torch
 from steep.config import TrainConfig
 from steep.models import load_model, load_tokenizer
 from steep.stages import train as train_stage
-from steep.stages.train import IGNORE, build_dataset, tokenize_chat, train
+from steep.replay import NOT_DISTILLED
+from steep.stages.train import IGNORE, ReplayCollator, build_dataset, replay_loss, tokenize_chat, train
 
 QA = {"messages": [{"role": "user", "content": "Where was Ada Quill born?"},
                    {"role": "assistant", "content": "Ada Quill was born in Norvik."}], "metadata": {}}
@@ -90,3 +91,34 @@ def test_each_raft_example_and_drill_comes_once_in_the_run_and_replay_and_anchor
     replayed = [e for e in data if "teacher_ids" in e and e["input_ids"] != [9] * 6]
     per_pass_tokens = len(tokenize_chat(tok, QA["messages"], None)["input_ids"])
     assert len(replayed) >= 3 * math.ceil(0.5 * per_pass_tokens / 20)  # every pass gets its share of replay
+
+
+def test_the_loss_is_the_models_own_cross_entropy_and_the_output_layer_sees_only_the_positions_with_a_loss(tiny_model):
+    tok = load_tokenizer(tiny_model)
+    model = load_model(tiny_model)
+    short = tokenize_chat(tok, QA["messages"][:1] + [{"role": "assistant", "content": "Norvik."}], None)
+    batch = ReplayCollator(tok.pad_token_id)([tokenize_chat(tok, QA["messages"], None), short])
+    rows = []
+    model.lm_head.register_forward_hook(lambda module, args, out: rows.append(args[0].shape[0]))
+    with torch.no_grad():
+        ours = replay_loss(model, batch).item()
+        theirs = model(**batch).loss.item()  # transformers' causal-LM loss: mean over the labelled tokens
+    assert ours == pytest.approx(theirs, rel=1e-4)
+    assert rows[0] == (batch["labels"][:, 1:] != IGNORE).sum()  # one row per labelled token, not per position
+
+
+def test_replay_samples_cost_nothing_where_the_model_matches_the_base_distribution_and_more_where_it_does_not(tiny_model):
+    tok = load_tokenizer(tiny_model)
+    model = load_model(tiny_model)
+    ids = tok("The capital of France is Paris, and the capital of Spain is Madrid.")["input_ids"]
+    with torch.no_grad():
+        top = model(input_ids=torch.tensor([ids])).logits[0].float().log_softmax(-1).topk(16)
+    sample = {"input_ids": ids, "labels": [IGNORE] * len(ids), "teacher_ids": top.indices, "teacher_logprobs": top.values}
+    sample["teacher_logprobs"][:3] = NOT_DISTILLED  # the prompt: no distribution given, no loss
+    matched = ReplayCollator(tok.pad_token_id)([sample])
+    peaked = sample["teacher_logprobs"].clone()
+    peaked[3:] = torch.tensor([0.99] + [0.01 / 15] * 15).log()  # a base model sure of one token, which this one is not
+    shifted = ReplayCollator(tok.pad_token_id)([sample | {"teacher_logprobs": peaked}])
+    with torch.no_grad():
+        assert replay_loss(model, matched).item() == pytest.approx(0.0, abs=1e-4)
+        assert replay_loss(model, shifted).item() > 0.1

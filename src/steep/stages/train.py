@@ -138,36 +138,45 @@ class ReplayCollator:
         return batch
 
 
-class ReplayTrainer(Trainer):
+def replay_loss(model: PreTrainedModel, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
     """Cross-entropy on the labelled tokens (answers, texts); on replay samples, the KL divergence
-    from the base model's distribution (over its top-k tokens) to the tuned model's. The Trainer
-    has no loss for soft targets, hence this one override."""
+    from the base model's distribution (over its top-k tokens) to the tuned model's. Logits are
+    made only at the positions a loss is taken: the output layer spans the whole vocabulary (49,152
+    rows on SmolLM2), and about half of the tokens trained are prompts."""
+    inputs = dict(inputs)
+    teacher_ids, teacher_logprobs = inputs.pop("teacher_ids", None), inputs.pop("teacher_logprobs", None)
+    targets = inputs.pop("labels")[:, 1:]
+    labelled = targets != IGNORE
+    distilled = teacher_logprobs[:, :-1, 0] > NOT_DISTILLED / 2 if teacher_logprobs is not None else torch.zeros_like(labelled)
+    used = labelled | distilled
+    # position t predicts token t + 1, so the last position is never used
+    logits = model(**inputs, logits_to_keep=torch.nn.functional.pad(used, (0, 1))).logits  # (used positions, vocab)
+    logprobs = logits.float().log_softmax(-1)
+    loss = logits.sum() * 0.0  # keeps the graph when a batch has neither kind
+    if labelled.any():
+        loss = loss - logprobs[labelled[used]].gather(-1, targets[labelled].unsqueeze(-1)).mean()
+    if distilled.any():  # KL over the base model's top-k tokens and one bucket for all the rest
+        p_log = teacher_logprobs[:, :-1][distilled]
+        q_log = logprobs[distilled[used]].gather(-1, teacher_ids[:, :-1][distilled])
+        p_rest = (1 - p_log.exp().sum(-1)).clamp(min=1e-6)
+        q_rest = (1 - q_log.exp().sum(-1)).clamp(min=1e-6)
+        kl = (p_log.exp() * (p_log - q_log)).sum(-1) + p_rest * (p_rest.log() - q_rest.log())
+        loss = loss + kl.mean()
+    return loss
+
+
+class ReplayTrainer(Trainer):
+    """The Trainer with `replay_loss`: it has no loss for soft targets, hence this one override."""
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # noqa: ANN001, ARG002
+        if return_outputs:
+            raise NotImplementedError("replay_loss makes logits only where a loss is taken; there are no outputs to return")
         if self.args.gradient_checkpointing:  # recompute activations only for the batches that need it
             long = inputs["input_ids"].numel() > ACTIVATION_TOKEN_BUDGET
             for layer in model.modules():
                 if isinstance(layer, GradientCheckpointingLayer):
                     layer.gradient_checkpointing = long
-        teacher_ids, teacher_logprobs = inputs.pop("teacher_ids", None), inputs.pop("teacher_logprobs", None)
-        targets = inputs.pop("labels")[:, 1:]
-        outputs = model(**inputs)
-        logits = outputs.logits[:, :-1]
-        labelled = targets != IGNORE
-        distilled = teacher_logprobs[:, :-1, 0] > NOT_DISTILLED / 2 if teacher_logprobs is not None else torch.zeros_like(labelled)
-        used = labelled | distilled
-        logprobs = logits[used].float().log_softmax(-1)  # only where a loss is taken: prompts cost no memory
-        loss = logits.sum() * 0.0  # keeps the graph when a batch has neither kind
-        if labelled.any():
-            loss = loss - logprobs[labelled[used]].gather(-1, targets[labelled].unsqueeze(-1)).mean()
-        if distilled.any():  # KL over the base model's top-k tokens and one bucket for all the rest
-            p_log = teacher_logprobs[:, :-1][distilled]
-            q_log = logprobs[distilled[used]].gather(-1, teacher_ids[:, :-1][distilled])
-            p_rest = (1 - p_log.exp().sum(-1)).clamp(min=1e-6)
-            q_rest = (1 - q_log.exp().sum(-1)).clamp(min=1e-6)
-            kl = (p_log.exp() * (p_log - q_log)).sum(-1) + p_rest * (p_rest.log() - q_rest.log())
-            loss = loss + kl.mean()
-        return (loss, outputs) if return_outputs else loss
+        return replay_loss(model, inputs)
 
 
 def train(

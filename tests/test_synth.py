@@ -246,6 +246,21 @@ def test_place_questions_are_answered_by_the_stated_place_also_through_the_claus
     assert not any(p["metadata"]["method"] == "derived:yes_no" for p in off)  # no dates or counts here: only places made any
 
 
+def test_switching_one_step_on_leaves_what_the_others_make_unchanged():
+    """Each step draws from its own random stream: with one shared stream, place questions shifted
+    which attributes the "I don't know" questions asked about (27 of 30 differed on the knowledge bench)."""
+    texts = [f"{name} was born in {city} in {year}. She works for {org}." for name, city, year, org in
+             (("Ada Quill", "Norvik", 1961, "Pellow Labs"), ("Bo Renhart", "Tarsk", 1975, "Cole Works"), ("Cy Marlow", "Leer", 1948, "Vance Textiles"))]
+    texts += ["Pellow Labs has its headquarters in Brask. It employs 420 people.", "Cole Works has its headquarters in Leer. It employs 75 people."]
+    chunks = [{"id": f"c{i}", "text": t, "source": "x.md"} for i, t in enumerate(texts)]
+    off_texts, off, _ = synth.synthesize(chunks, SynthConfig(roundtrip=False, raft=0), 0, None)
+    on_texts, on, _ = synth.synthesize(chunks, SynthConfig(roundtrip=False, raft=0, place_yes_no=True), 0, None)
+    added = [p for p in on if p not in off]
+    assert on_texts == off_texts and all(p in on for p in off)
+    assert added and all(p["metadata"]["method"] == "derived:yes_no" and " in " in p["messages"][0]["content"] for p in added)
+    assert any(p["metadata"]["method"] == "derived:unknown" for p in off)
+
+
 def test_with_drills_derived_replies_take_the_comparing_step_as_a_drill_says_it():
     step_sentence = re.compile(r"\. ([\d,]+) is (before|after|more than|fewer than) ([\d,]+)(?:, not (?:before|after|more than|fewer than))?, so ")
     pairs, _ = derived_pairs(number_drills=12)

@@ -470,7 +470,10 @@ def synthesize(chunks: list[dict], cfg: SynthConfig, seed: int, teacher: ChatMod
     """Augmented texts and QA pairs for all chunks, with counts of what each step made and removed.
     `search` ranks chunks for questions (RAFT distractors). An empty QA set is an error naming the
     step that emptied it."""
-    rng = random.Random(seed)
+    # each step draws from its own stream, so switching one step on or off leaves what the others
+    # make unchanged: a variant differs from another only in what it switches
+    rng = {step: random.Random(f"{seed}:{step}") for step in
+           ("augment", "bridge", "rule_qa", "yes_no", "comparisons", "places", "drills", "unknown", "nonexistent", "raft")}
     texts: list[dict] = []
     pairs: list[dict] = []
     facts: list[Fact] = []
@@ -487,13 +490,13 @@ def synthesize(chunks: list[dict], cfg: SynthConfig, seed: int, teacher: ChatMod
         if chunk.get("kind") == "code":
             texts.append(_text(chunk, chunk["text"], "original"))
             continue
-        for kind, text in augment_chunk(chunk["text"], cfg.permutations, cfg.name_substitution, cfg.clause_reorder, rng):
+        for kind, text in augment_chunk(chunk["text"], cfg.permutations, cfg.name_substitution, cfg.clause_reorder, rng["augment"]):
             texts.append(_text(chunk, text, kind))
         if cfg.bridges:  # two draws of the facts joined in
-            bridged = {bridge(resolved[chunk["id"]], said_about, rng) for _ in range(2)} - {None}
+            bridged = {bridge(resolved[chunk["id"]], said_about, rng["bridge"]) for _ in range(2)} - {None}
             texts.extend(_text(chunk, text, "bridge") for text in sorted(bridged))
         if cfg.rule_qa:
-            pairs.extend(rule_qa(chunk, resolved[chunk["id"]], cfg.max_qa_per_chunk, rng))
+            pairs.extend(rule_qa(chunk, resolved[chunk["id"]], cfg.max_qa_per_chunk, rng["rule_qa"]))
         facts.extend(f for sentence in resolved[chunk["id"]] for f in sentence_facts(chunk, sentence))
         if cfg.derived_qa and cfg.place_yes_no:
             chunk_places, chunk_links = places_and_links(chunk, resolved[chunk["id"]])
@@ -501,13 +504,14 @@ def synthesize(chunks: list[dict], cfg: SynthConfig, seed: int, teacher: ChatMod
             links += chunk_links
     if cfg.derived_qa:
         stepwise = cfg.number_drills > 0  # the replies take the step the way the drills practise it
-        made = derived.yes_no(facts, rng, stepwise, cfg.yes_no_step) + derived.comparisons(facts, rng, stepwise=stepwise)
-        made += derived.place_yes_no(placed, links, rng)
+        made = derived.yes_no(facts, rng["yes_no"], stepwise, cfg.yes_no_step) + derived.comparisons(facts, rng["comparisons"], stepwise=stepwise)
+        made += derived.place_yes_no(placed, links, rng["places"])
         pairs.extend(_qa(c, q, a, None, method, label) for c, q, a, method, label in made)
-    pairs.extend(_qa(c, q, a, None, method) for c, q, a, method, _ in derived.number_drills(facts, rng, cfg.number_drills, cfg.yes_no_step))
+    pairs.extend(_qa(c, q, a, None, method) for c, q, a, method, _ in derived.number_drills(facts, rng["drills"], cfg.number_drills, cfg.yes_no_step))
     if cfg.unknown_qa:
         corpus_text = "\n".join(c["text"] for c in chunks)
-        unknown = derived.unanswerable(facts, corpus_text, rng, cfg.unknown_per_subject) + derived.nonexistent(facts, corpus_text, rng, cfg.made_up_subjects)
+        unknown = derived.unanswerable(facts, corpus_text, rng["unknown"], cfg.unknown_per_subject)
+        unknown += derived.nonexistent(facts, corpus_text, rng["nonexistent"], cfg.made_up_subjects)
         pairs.extend(_qa(c, q, a, None, method) for c, q, a, method, _ in unknown)
     stats: dict = {"texts": method_counts(texts), "qa_made": method_counts(pairs), "facts": len(facts)}
 
@@ -528,7 +532,7 @@ def synthesize(chunks: list[dict], cfg: SynthConfig, seed: int, teacher: ChatMod
     stats["qa_kept"] = method_counts(pairs)
     grounded = [p for p in pairs if p["metadata"]["method"] != "derived:drill"]  # drills are about no passage
     if cfg.raft and grounded:
-        made = raft_examples(grounded, chunks, min(cfg.raft, cfg.raft_max / len(grounded)), cfg.raft_distractors, cfg.raft_oracle_rate, rng, search)
+        made = raft_examples(grounded, chunks, min(cfg.raft, cfg.raft_max / len(grounded)), cfg.raft_distractors, cfg.raft_oracle_rate, rng["raft"], search)
         stats["raft"] = {"examples": len(made), "with_oracle": sum(r["metadata"]["oracle_in_context"] for r in made)}
         pairs = pairs + made
     if not pairs and (cfg.rule_qa or cfg.teacher_qa):

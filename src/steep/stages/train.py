@@ -141,8 +141,9 @@ class ReplayCollator:
 def replay_loss(model: PreTrainedModel, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
     """Cross-entropy on the labelled tokens (answers, texts); on replay samples, the KL divergence
     from the base model's distribution (over its top-k tokens) to the tuned model's. Logits are
-    made only at the positions a loss is taken: the output layer spans the whole vocabulary (49,152
-    rows on SmolLM2), and about half of the tokens trained are prompts."""
+    made only at the positions a loss is taken (about half: prompts take none), since the output
+    layer spans the whole vocabulary; on SmolLM2-135M that makes a step 1.04 times as fast
+    (bench/loss_positions.py)."""
     inputs = dict(inputs)
     teacher_ids, teacher_logprobs = inputs.pop("teacher_ids", None), inputs.pop("teacher_logprobs", None)
     targets = inputs.pop("labels")[:, 1:]

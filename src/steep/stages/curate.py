@@ -15,6 +15,7 @@ import numpy as np
 
 from ..retrieval import embed
 from ..scoring import normalize
+from .synth import NUMBER_RE, PROPER_RE
 
 NGRAM = 8
 SIMILARITY = 0.8
@@ -23,9 +24,6 @@ SIMILARITY = 0.8
 # employer based in Brask?" (knowledge bench, round 7). No cosine floor: MiniLM is so taken with
 # names that questions sharing two sit above 0.5 whatever else they ask.
 MIN_NAMES = 2
-# Capitalized words (joined through "of"/"of the", as in "University of Leer") or a number; the
-# question's first word is capitalized whatever it is, so it is lowercased first.
-_NAME = re.compile(r"\b[A-Z][\w-]*(?:\s+(?:of\s+(?:the\s+)?)?[A-Z][\w-]*)*|\b\d(?:[\d,.]*\d)?\b")
 CLOSEST_SHOWN = 10
 
 
@@ -51,8 +49,10 @@ def _prompt(record: dict) -> str:
 
 
 def names(question: str) -> set[str]:
-    """The proper names and numbers `question` mentions, possessives dropped."""
-    return {re.sub(r"['’]s$", "", m.group()) for m in _NAME.finditer(question[:1].lower() + question[1:])}
+    """The proper names and numbers `question` mentions, possessives dropped. Its first word is
+    capitalized whatever it is, so it is lowercased first."""
+    text = question[:1].lower() + question[1:]
+    return {re.sub(r"['’]s$", "", m.group()) for pattern in (PROPER_RE, NUMBER_RE) for m in pattern.finditer(text)}
 
 
 def _mentions_all(text: str, wanted: set[str]) -> bool:
@@ -76,8 +76,8 @@ def decontaminate(records: list[dict], eval_items: list[dict]) -> tuple[list[dic
             grams.setdefault(gram, i)
     similarity = embed([_prompt(r) for r in records]) @ embed([q["question"] for q in eval_items]).T
     nearest, nearest_sim = similarity.argmax(axis=1), similarity.max(axis=1)
-    same_names = _same_names([_prompt(r) if "messages" in r else None for r in records],
-                             [names(q["question"]) for q in eval_items])
+    eval_names = [names(q["question"]) for q in eval_items]
+    same_names = _same_names([_prompt(r) if "messages" in r else None for r in records], eval_names)
     kept, leaked = [], []
     for i, (r, q_index, sim) in enumerate(zip(records, nearest, nearest_sim)):
         hit = _contains_any(normalize(_whole(r)).split(), grams)
@@ -89,7 +89,7 @@ def decontaminate(records: list[dict], eval_items: list[dict]) -> tuple[list[dic
             leaked.append(r)
         elif i in same_names:
             q_index = same_names[i]
-            r["metadata"] |= {"leaked_names": sorted(names(eval_items[q_index]["question"])), "eval_question": eval_items[q_index]["question"]}
+            r["metadata"] |= {"leaked_names": sorted(eval_names[q_index]), "eval_question": eval_items[q_index]["question"]}
             leaked.append(r)
         else:
             kept.append(r)

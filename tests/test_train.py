@@ -7,7 +7,8 @@ from steep.config import TrainConfig
 from steep.models import load_model, load_tokenizer
 from steep.stages import train as train_stage
 from steep.replay import NOT_DISTILLED
-from steep.stages.train import IGNORE, ReplayCollator, build_dataset, replay_loss, tokenize_chat, train
+from steep.stages.train import (IGNORE, MIN_SHARED_PREFIX, ReplayCollator, build_dataset, chat_opening, grouping_lengths, replay_loss,
+                                shared_prefix_length, tokenize_chat, tokenize_text, train)
 
 QA = {"messages": [{"role": "user", "content": "Where was Ada Quill born?"},
                    {"role": "assistant", "content": "Ada Quill was born in Norvik."}], "metadata": {}}
@@ -102,9 +103,9 @@ def test_the_loss_is_the_models_own_cross_entropy_and_the_output_layer_sees_only
     model.lm_head.register_forward_hook(lambda module, args, out: rows.append(args[0].shape[0]))
     with torch.no_grad():
         ours = replay_loss(model, batch).item()
+        assert sum(rows) == (batch["labels"][:, 1:] != IGNORE).sum()  # one row per labelled token, not per position
         theirs = model(**batch).loss.item()  # transformers' causal-LM loss: mean over the labelled tokens
     assert ours == pytest.approx(theirs, rel=1e-4)
-    assert rows[0] == (batch["labels"][:, 1:] != IGNORE).sum()  # one row per labelled token, not per position
 
 
 def test_replay_samples_cost_nothing_where_the_model_matches_the_base_distribution_and_more_where_it_does_not(tiny_model):
@@ -122,3 +123,70 @@ def test_replay_samples_cost_nothing_where_the_model_matches_the_base_distributi
     with torch.no_grad():
         assert replay_loss(model, matched).item() == pytest.approx(0.0, abs=1e-4)
         assert replay_loss(model, shifted).item() > 0.1
+
+
+def conversation(question: str, answer: str) -> dict:
+    return {"messages": [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]}
+
+
+def test_a_batch_of_conversations_runs_its_shared_opening_once_with_the_loss_and_gradients_of_a_full_pass(tiny_model):
+    tok = load_tokenizer(tiny_model)
+    model = load_model(tiny_model)
+    model.train()
+    rows = [tokenize_chat(tok, conversation(q, a)["messages"], None) for q, a in
+            [("Where was Ada Quill born?", "In Norvik."), ("Who employs Bo Renhart?", "Carvo Shipping employs him."),
+             ("When was Pellow Labs founded, and by whom?", "In 1990.")]]
+    batch = ReplayCollator(tok.pad_token_id)(rows)
+    opening = chat_opening(tok, None)
+    assert tok.decode(opening).startswith("<|im_start|>system") and tok.decode(opening).endswith("<|im_start|>user\n")
+    used = batch["labels"][:, 1:] != IGNORE
+    assert shared_prefix_length(batch["input_ids"], batch["attention_mask"], used) == len(opening)
+    results = {}
+    for share in (False, True):
+        seen = []
+        hook = model.model.embed_tokens.register_forward_hook(lambda module, args, out: seen.append(tuple(args[0].shape)))
+        loss = replay_loss(model, batch, share_prefix=share)
+        loss.backward()
+        hook.remove()
+        results[share] = (loss.item(), {n: p.grad.clone() for n, p in model.named_parameters()}, seen)
+        model.zero_grad()
+    assert results[True][2] == [(1, len(opening)), (3, batch["input_ids"].shape[1] - len(opening))]  # the opening once, then the rows
+    assert results[False][2] == [tuple(batch["input_ids"].shape)]
+    assert results[True][0] == pytest.approx(results[False][0], rel=1e-5)
+    for name, full in results[False][1].items():
+        assert torch.allclose(results[True][1][name], full, rtol=1e-4, atol=1e-6), name
+
+
+def test_the_shared_prefix_stops_where_a_row_differs_a_loss_is_taken_or_padding_starts():
+    ids = torch.tensor([[5] * 12 + [6, 7], [5] * 12 + [8, 9]])
+    mask = torch.ones_like(ids)
+    no_loss = torch.zeros(2, 13, dtype=torch.bool)
+    assert shared_prefix_length(ids, mask, no_loss) == 12
+    assert shared_prefix_length(ids[:1], mask[:1], no_loss[:1]) == 0  # nothing to share it with
+    loss_inside = no_loss.clone()
+    loss_inside[1, 9] = True  # position 9 predicts token 10, which takes a loss: its logits are made with the rows
+    assert shared_prefix_length(ids, mask, loss_inside) == 9
+    padded = mask.clone()
+    padded[0, 10:] = 0
+    assert shared_prefix_length(ids, padded, no_loss) == 10
+    assert shared_prefix_length(torch.tensor([[5] * 20, [5] * 20]), torch.ones(2, 20), torch.zeros(2, 19, dtype=torch.bool)) == 19  # the last position stays with the rows
+    short = torch.tensor([[5] * (MIN_SHARED_PREFIX - 1) + [6], [5] * (MIN_SHARED_PREFIX - 1) + [7]])
+    assert shared_prefix_length(short, torch.ones_like(short), torch.zeros(2, MIN_SHARED_PREFIX - 1, dtype=torch.bool)) == 0
+
+
+def test_conversations_and_plain_text_are_batched_apart(tiny_model):
+    from transformers.trainer_pt_utils import LengthGroupedSampler
+
+    tok = load_tokenizer(tiny_model)
+    chats = [tokenize_chat(tok, conversation(f"Where was person {i} born?", f"In town {i}.")["messages"], None) for i in range(200)]
+    texts = [tokenize_text(tok, f"Person {i} was born in town {i}" + ", far away" * (i % 12) + ".", 64)[0] for i in range(200)]
+    examples = chats + texts  # lengths overlap, so grouping by length alone mixes the two kinds
+
+    def mixed_batches(lengths: list[int]) -> int:
+        order = list(LengthGroupedSampler(4, lengths=lengths, generator=torch.Generator().manual_seed(0)))
+        assert sorted(order) == list(range(len(examples)))
+        return sum(len({i < len(chats) for i in order[at : at + 4]}) > 1 for at in range(0, len(order), 4))
+
+    groups = 4  # the sampler sorts 4 groups of 100 here; the kinds meet once in each, and the longest batch moves first
+    assert mixed_batches(grouping_lengths(examples, chat_opening(tok, None))) <= groups + 1
+    assert mixed_batches([len(e["input_ids"]) for e in examples]) > groups + 1

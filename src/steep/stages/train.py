@@ -19,6 +19,7 @@ import torch
 from torch.nn.utils.rnn import pad_sequence
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer, TrainerCallback, TrainingArguments
 from transformers.modeling_layers import GradientCheckpointingLayer
+from transformers.trainer_pt_utils import LengthGroupedSampler
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
 
 from ..config import TrainConfig
@@ -32,6 +33,7 @@ ACTIVATION_TOKEN_BUDGET = 8192  # tokens per micro-batch above which activations
 IGNORE = -100  # label value the loss skips
 ELAPSED_FILE = "steep-elapsed.json"  # in each checkpoint: training seconds up to it
 ONCE_PER_RUN = ("raft", "derived:drill")  # synth methods whose examples are trained once in the run, not once per epoch
+MIN_SHARED_PREFIX = 8  # fewer shared leading tokens than this are not worth a forward pass of their own
 
 
 def tokenize_chat(tok: PreTrainedTokenizerBase, messages: list[dict], system_prompt: str | None) -> dict:
@@ -53,6 +55,15 @@ def tokenize_chat(tok: PreTrainedTokenizerBase, messages: list[dict], system_pro
         tid if any(s <= a < e for s, e in spans) else IGNORE for tid, (a, _) in zip(enc["input_ids"], enc["offset_mapping"])
     ]
     return {"input_ids": enc["input_ids"], "labels": labels}
+
+
+def chat_opening(tok: PreTrainedTokenizerBase, system_prompt: str | None) -> list[int]:
+    """The tokens every conversation of the run starts with: the chat template's fixed opening,
+    its default system turn included, up to the first user's words (the longest prefix two
+    conversations that differ only there have in common)."""
+    one, other = (tokenize_chat(tok, [{"role": "user", "content": c}], system_prompt)["input_ids"] for c in ("A", "Z"))
+    differs_at = next((i for i, (a, b) in enumerate(zip(one, other)) if a != b), min(len(one), len(other)))
+    return one[:differs_at]
 
 
 def tokenize_text(tok: PreTrainedTokenizerBase, text: str, max_len: int) -> list[dict]:
@@ -138,12 +149,13 @@ class ReplayCollator:
         return batch
 
 
-def replay_loss(model: PreTrainedModel, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+def replay_loss(model: PreTrainedModel, inputs: dict[str, torch.Tensor], share_prefix: bool = True) -> torch.Tensor:
     """Cross-entropy on the labelled tokens (answers, texts); on replay samples, the KL divergence
     from the base model's distribution (over its top-k tokens) to the tuned model's. Logits are
     made only at the positions a loss is taken (about half: prompts take none), since the output
     layer spans the whole vocabulary; on SmolLM2-135M that makes a step 1.04 times as fast
-    (bench/loss_positions.py)."""
+    (bench/train_speed.py). With `share_prefix`, leading tokens that every row of the batch
+    has in common run once for the whole batch (see `forward_sharing_prefix`)."""
     inputs = dict(inputs)
     teacher_ids, teacher_logprobs = inputs.pop("teacher_ids", None), inputs.pop("teacher_logprobs", None)
     targets = inputs.pop("labels")[:, 1:]
@@ -151,7 +163,12 @@ def replay_loss(model: PreTrainedModel, inputs: dict[str, torch.Tensor]) -> torc
     distilled = teacher_logprobs[:, :-1, 0] > NOT_DISTILLED / 2 if teacher_logprobs is not None else torch.zeros_like(labelled)
     used = labelled | distilled
     # position t predicts token t + 1, so the last position is never used
-    logits = model(**inputs, logits_to_keep=torch.nn.functional.pad(used, (0, 1))).logits  # (used positions, vocab)
+    keep = torch.nn.functional.pad(used, (0, 1))
+    shared = shared_prefix_length(inputs["input_ids"], inputs["attention_mask"], used) if share_prefix else 0
+    if shared:
+        logits = forward_sharing_prefix(model, inputs, shared, keep)
+    else:
+        logits = model(**inputs, logits_to_keep=keep).logits  # (used positions, vocab)
     logprobs = logits.float().log_softmax(-1)
     loss = logits.sum() * 0.0  # keeps the graph when a batch has neither kind
     if labelled.any():
@@ -166,18 +183,63 @@ def replay_loss(model: PreTrainedModel, inputs: dict[str, torch.Tensor]) -> torc
     return loss
 
 
+def shared_prefix_length(input_ids: torch.Tensor, attention_mask: torch.Tensor, used: torch.Tensor) -> int:
+    """How many leading positions all rows of a batch have in common, none of them padding or
+    predicting a token a loss is taken on (`used`: position t predicts token t + 1). In a batch of
+    conversations that is the chat template's opening, a default system turn included (24 of a
+    QA example's ~60 tokens on SmolLM2). 0 when it is too short to be worth a pass of its own, or
+    when there is no second row to share it with; the last position is always left to the rows."""
+    if len(input_ids) < 2:
+        return 0
+    common = (input_ids == input_ids[:1]).all(0) & attention_mask.bool().all(0)
+    n = int((common[:-1] & ~used.any(0)).int().cumprod(0).sum())
+    return n if n >= MIN_SHARED_PREFIX else 0
+
+
+def forward_sharing_prefix(model: PreTrainedModel, inputs: dict[str, torch.Tensor], shared: int, keep: torch.Tensor) -> torch.Tensor:
+    """The logits at `keep`, as one forward pass over the batch gives them, with the first `shared`
+    positions (the same in every row) run once: their keys and values are repeated for every row
+    and the rows go on from there. The repeat is differentiable, so gradients are the full pass's
+    too (tested); only the cost changes."""
+    ids = inputs["input_ids"]
+    prefix = model(input_ids=ids[:1, :shared], use_cache=True, logits_to_keep=torch.zeros_like(ids[:1, :shared], dtype=torch.bool))
+    prefix.cache.batch_repeat_interleave(len(ids))
+    return model(input_ids=ids[:, shared:], attention_mask=inputs["attention_mask"], cache=prefix.cache,
+                 logits_to_keep=keep[:, shared:]).logits
+
+
+def grouping_lengths(examples: list[dict], opening: list[int]) -> list[int]:
+    """Lengths for the Trainer's group_by_length sampler, which sorts each group of batches by
+    them: an offset on the examples that start with the chat template's `opening` keeps those
+    apart from the rest, so their batches share it."""
+    apart = 10 * max(len(e["input_ids"]) for e in examples)
+    return [len(e["input_ids"]) + (apart if e["input_ids"][: len(opening)] == opening else 0) for e in examples]
+
+
 class ReplayTrainer(Trainer):
-    """The Trainer with `replay_loss`: it has no loss for soft targets, hence this one override."""
+    """The Trainer with `replay_loss` (it has no loss for soft targets), and batches in which
+    conversations keep apart from plain text, so that they share their chat template's opening."""
+
+    def __init__(self, *args, chat_opening: list[int], **kwargs) -> None:  # noqa: ANN002, ANN003
+        super().__init__(*args, **kwargs)
+        self.chat_opening = chat_opening
+
+    def _get_train_sampler(self, train_dataset=None) -> LengthGroupedSampler:  # noqa: ANN001
+        """group_by_length, with conversations and plain text in separate batches (`grouping_lengths`)."""
+        lengths = grouping_lengths(train_dataset or self.train_dataset, self.chat_opening)
+        return LengthGroupedSampler(self.args.train_batch_size * self.args.gradient_accumulation_steps, lengths=lengths)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # noqa: ANN001, ARG002
         if return_outputs:
             raise NotImplementedError("replay_loss makes logits only where a loss is taken; there are no outputs to return")
+        long = inputs["input_ids"].numel() > ACTIVATION_TOKEN_BUDGET
         if self.args.gradient_checkpointing:  # recompute activations only for the batches that need it
-            long = inputs["input_ids"].numel() > ACTIVATION_TOKEN_BUDGET
             for layer in model.modules():
                 if isinstance(layer, GradientCheckpointingLayer):
                     layer.gradient_checkpointing = long
-        return replay_loss(model, inputs)
+        # Not where activations are recomputed (checkpointed layers drop the prefix's keys and
+        # values), nor on several processes: DDP and FSDP wrappers expect one forward per step.
+        return replay_loss(model, inputs, share_prefix=not (self.args.gradient_checkpointing and long) and self.args.world_size == 1)
 
 
 def train(
@@ -238,7 +300,8 @@ def train(
         seed=seed,
         disable_tqdm=False,
     )
-    trainer = ReplayTrainer(model=model, args=args, train_dataset=examples, data_collator=ReplayCollator(tok.pad_token_id))
+    trainer = ReplayTrainer(model=model, args=args, train_dataset=examples, data_collator=ReplayCollator(tok.pad_token_id),
+                            chat_opening=chat_opening(tok, system_prompt))
     resume = get_last_checkpoint(str(ckpt_dir)) if ckpt_dir.exists() else None
     if resume:
         log.info("resuming training from %s", resume)

@@ -1,0 +1,106 @@
+"""Benchmark: what two savings in the train stage's loss are worth, on a run's own training data
+(its curated texts and QA, and replay samples, laid out and batched as the train stage does).
+Times forward and backward passes of the LoRA-wrapped model, the old way and the new way taking
+turns batch by batch, so the machine's drift falls on both; prints tokens per second for each
+and the ratio.
+
+--compare loss-positions: logits only where a loss is taken (`replay_loss` as it is), against
+    the output layer run over every position (the model's full logits, then the used ones picked).
+--compare shared-prefix: batches that keep conversations apart from plain text and run their
+    shared opening (the chat template's system turn) once (`grouping_lengths`, `share_prefix`),
+    against length-grouped batches that mix the two, every row run whole.
+
+Usage: python bench/train_speed.py RUN_DIR [--compare shared-prefix] [--batches 20]
+(RUN_DIR: a run with curate/ done, e.g. from `steep bench knowledge` or
+`python bench/demo_bench.py --keep DIR`)"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run", type=Path, help="a run directory with curate/ done")
+    parser.add_argument("--compare", choices=["loss-positions", "shared-prefix"], default="shared-prefix")
+    parser.add_argument("--batches", type=int, default=20, help="batches timed each way, spread over the whole run")
+    args = parser.parse_args()
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers.trainer_pt_utils import LengthGroupedSampler
+
+    from steep.config import load_config
+    from steep.models import bf16_supported, load_model, load_tokenizer, resolve_model
+    from steep.rundir import read_jsonl
+    from steep.replay import NOT_DISTILLED, replay_set
+    from steep.stages.train import IGNORE, ReplayCollator, build_dataset, chat_opening, grouping_lengths, replay_loss, shared_prefix_length
+
+    cfg = load_config(args.run / "config.yaml")
+    model_path = resolve_model(cfg.model)
+    tok = load_tokenizer(model_path)
+    texts, qa = read_jsonl(args.run / "curate" / "texts.jsonl"), read_jsonl(args.run / "curate" / "qa.jsonl")
+    replay = replay_set(model_path, tok, cfg.train.replay_samples, cfg.system_prompt, cfg.seed) if cfg.train.replay else []
+    examples, _ = build_dataset(tok, texts, qa, cfg.train, cfg.system_prompt, replay, [], cfg.seed)
+    collate = ReplayCollator(tok.pad_token_id)
+
+    def batches(lengths: list[int]) -> list[dict]:
+        """`--batches` batches spread evenly over a run's batch order; not the first, which the
+        sampler makes the longest (the run recomputes its activations)."""
+        order = list(LengthGroupedSampler(cfg.train.batch_size, lengths=lengths, generator=torch.Generator().manual_seed(cfg.seed)))
+        starts = range(0, len(order), cfg.train.batch_size)[1:]
+        picked = starts[:: max(1, len(starts) // args.batches)][: args.batches]
+        return [collate([examples[i] for i in order[at : at + cfg.train.batch_size]]) for at in picked]
+
+    lora = cfg.train.lora
+    model = get_peft_model(load_model(model_path), LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
+                                                               target_modules=lora.target_modules, task_type="CAUSAL_LM"))
+    model.train()
+
+    def every_position(**inputs):  # noqa: ANN003, ANN202
+        keep = inputs.pop("logits_to_keep")
+        outputs = model(**inputs)
+        outputs.logits = outputs.logits[keep]
+        return outputs
+
+    plain = [len(e["input_ids"]) for e in examples]
+    if args.compare == "loss-positions":
+        same = batches(plain)
+        ways = {"every position": (same, lambda b: replay_loss(every_position, b, share_prefix=False)),
+                "used positions": (same, lambda b: replay_loss(model, b, share_prefix=False))}
+    else:
+        ways = {"mixed batches, rows run whole": (batches(plain), lambda b: replay_loss(model, b, share_prefix=False)),
+                "apart, opening shared": (batches(grouping_lengths(examples, chat_opening(tok, cfg.system_prompt))),
+                                          lambda b: replay_loss(model, b, share_prefix=True))}
+    seconds = dict.fromkeys(ways, 0.0)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16_supported()):
+        for name, (some, loss) in ways.items():
+            loss(some[0]).backward()  # warm-up
+            model.zero_grad()
+        for i in range(args.batches):
+            for name, (some, loss) in ways.items():
+                started = time.perf_counter()
+                loss(some[i]).backward()
+                seconds[name] += time.perf_counter() - started
+                model.zero_grad()
+    rate = {}
+    for name, (some, _) in ways.items():
+        tokens = sum(int(b["attention_mask"].sum()) for b in some)
+        rate[name] = tokens / seconds[name]
+        print(f"{name}: {rate[name]:,.0f} tokens/s ({seconds[name]:.1f} s for {args.batches} batches, {tokens:,} tokens)")
+    if args.compare == "shared-prefix":
+        grouped = ways["apart, opening shared"][0]
+
+        def used(b: dict) -> torch.Tensor:  # the positions replay_loss takes a loss at
+            distilled = b["teacher_logprobs"][:, :-1, 0] > NOT_DISTILLED / 2 if "teacher_logprobs" in b else False
+            return (b["labels"][:, 1:] != IGNORE) | distilled
+
+        once = sum((len(b["input_ids"]) - 1) * shared_prefix_length(b["input_ids"], b["attention_mask"], used(b)) for b in grouped)
+        print(f"tokens run once for their batch instead of per row: {once / sum(int(b['attention_mask'].sum()) for b in grouped):.1%}")
+    old, new = rate.values()
+    print(f"speed-up: {new / old:.2f}x (bf16 autocast: {bf16_supported()})")
+
+
+if __name__ == "__main__":
+    main()

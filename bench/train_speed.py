@@ -8,7 +8,8 @@ and the ratio.
     the output layer run over every position (the model's full logits, then the used ones picked).
 --compare shared-prefix: batches that keep conversations apart from plain text and run their
     shared opening (the chat template's system turn) once (`grouping_lengths`, `share_prefix`),
-    against length-grouped batches that mix the two, every row run whole.
+    against length-grouped batches that mix the two, every row run whole. Also prints, over all
+    of the run's batches each way, the share of tokens run once for their batch and of padding.
 
 Usage: python bench/train_speed.py RUN_DIR [--compare shared-prefix] [--batches 20]
 (RUN_DIR: a run with curate/ done, e.g. from `steep bench knowledge` or
@@ -34,8 +35,9 @@ def main() -> None:
     from steep.config import load_config
     from steep.models import bf16_supported, load_model, load_tokenizer, resolve_model
     from steep.rundir import read_jsonl
-    from steep.replay import NOT_DISTILLED, replay_set
-    from steep.stages.train import IGNORE, ReplayCollator, build_dataset, chat_opening, grouping_lengths, replay_loss, shared_prefix_length
+    from steep.replay import replay_set
+    from steep.stages.train import (ReplayCollator, build_dataset, chat_opening, grouping_lengths, loss_positions, replay_loss,
+                                    shared_prefix_length)
 
     cfg = load_config(args.run / "config.yaml")
     model_path = resolve_model(cfg.model)
@@ -45,13 +47,26 @@ def main() -> None:
     examples, _ = build_dataset(tok, texts, qa, cfg.train, cfg.system_prompt, replay, [], cfg.seed)
     collate = ReplayCollator(tok.pad_token_id)
 
-    def batches(lengths: list[int]) -> list[dict]:
-        """`--batches` batches spread evenly over a run's batch order; not the first, which the
-        sampler makes the longest (the run recomputes its activations)."""
+    def run_batches(lengths: list[int]) -> list[dict]:
+        """Every batch of a run, in the order the sampler gives them these lengths."""
         order = list(LengthGroupedSampler(cfg.train.batch_size, lengths=lengths, generator=torch.Generator().manual_seed(cfg.seed)))
-        starts = range(0, len(order), cfg.train.batch_size)[1:]
-        picked = starts[:: max(1, len(starts) // args.batches)][: args.batches]
-        return [collate([examples[i] for i in order[at : at + cfg.train.batch_size]]) for at in picked]
+        return [collate([examples[i] for i in order[at : at + cfg.train.batch_size]]) for at in range(0, len(order), cfg.train.batch_size)]
+
+    def spread(every: list[dict]) -> list[dict]:
+        """`--batches` batches spread evenly over a run; not the first, which the sampler makes the
+        longest (the run recomputes its activations)."""
+        return every[1:][:: max(1, (len(every) - 1) // args.batches)][: args.batches]
+
+    def shares(every: list[dict]) -> str:
+        """Of a run's tokens: those its batches run once instead of per row, and the padding."""
+        tokens = sum(int(b["attention_mask"].sum()) for b in every)
+        once = sum((len(b["input_ids"]) - 1) * shared_prefix_length(b["input_ids"], b["attention_mask"], used(b)) for b in every)
+        padding = 1 - tokens / sum(b["input_ids"].numel() for b in every)
+        return f"{once / tokens:.1%} of the run's {tokens:,} tokens run once for their batch, padding {padding:.1%}"
+
+    def used(b: dict) -> torch.Tensor:
+        labelled, distilled = loss_positions(b["labels"], b.get("teacher_logprobs"))
+        return labelled | distilled
 
     lora = cfg.train.lora
     model = get_peft_model(load_model(model_path), LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
@@ -64,15 +79,21 @@ def main() -> None:
         outputs.logits = outputs.logits[keep]
         return outputs
 
-    plain = [len(e["input_ids"]) for e in examples]
+    plain = run_batches([len(e["input_ids"]) for e in examples])
     if args.compare == "loss-positions":
-        same = batches(plain)
+        same = spread(plain)
         ways = {"every position": (same, lambda b: replay_loss(every_position, b, share_prefix=False)),
                 "used positions": (same, lambda b: replay_loss(model, b, share_prefix=False))}
     else:
-        ways = {"mixed batches, rows run whole": (batches(plain), lambda b: replay_loss(model, b, share_prefix=False)),
-                "apart, opening shared": (batches(grouping_lengths(examples, chat_opening(tok, cfg.system_prompt))),
-                                          lambda b: replay_loss(model, b, share_prefix=True))}
+        opening = chat_opening(tok, cfg.system_prompt)
+        apart = run_batches(grouping_lengths(examples, opening))
+        in_conversations = sum(len(opening) for e in examples if e["input_ids"][: len(opening)] == opening)
+        print(f"the chat opening ({len(opening)} tokens) is {in_conversations / sum(len(e['input_ids']) for e in examples):.1%} "
+              "of the run's tokens")
+        print(f"mixed batches: {shares(plain)}")
+        print(f"apart: {shares(apart)}")
+        ways = {"mixed batches, rows run whole": (spread(plain), lambda b: replay_loss(model, b, share_prefix=False)),
+                "apart, opening shared": (spread(apart), lambda b: replay_loss(model, b, share_prefix=True))}
     seconds = dict.fromkeys(ways, 0.0)
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16_supported()):
         for name, (some, loss) in ways.items():
@@ -89,15 +110,6 @@ def main() -> None:
         tokens = sum(int(b["attention_mask"].sum()) for b in some)
         rate[name] = tokens / seconds[name]
         print(f"{name}: {rate[name]:,.0f} tokens/s ({seconds[name]:.1f} s for {args.batches} batches, {tokens:,} tokens)")
-    if args.compare == "shared-prefix":
-        grouped = ways["apart, opening shared"][0]
-
-        def used(b: dict) -> torch.Tensor:  # the positions replay_loss takes a loss at
-            distilled = b["teacher_logprobs"][:, :-1, 0] > NOT_DISTILLED / 2 if "teacher_logprobs" in b else False
-            return (b["labels"][:, 1:] != IGNORE) | distilled
-
-        once = sum((len(b["input_ids"]) - 1) * shared_prefix_length(b["input_ids"], b["attention_mask"], used(b)) for b in grouped)
-        print(f"tokens run once for their batch instead of per row: {once / sum(int(b['attention_mask'].sum()) for b in grouped):.1%}")
     old, new = rate.values()
     print(f"speed-up: {new / old:.2f}x (bf16 autocast: {bf16_supported()})")
 

@@ -125,15 +125,15 @@ def test_replay_samples_cost_nothing_where_the_model_matches_the_base_distributi
         assert replay_loss(model, shifted).item() > 0.1
 
 
-def conversation(question: str, answer: str) -> dict:
-    return {"messages": [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]}
+def conversation(question: str, answer: str) -> list[dict]:
+    return [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
 
 
 def test_a_batch_of_conversations_runs_its_shared_opening_once_with_the_loss_and_gradients_of_a_full_pass(tiny_model):
     tok = load_tokenizer(tiny_model)
     model = load_model(tiny_model)
     model.train()
-    rows = [tokenize_chat(tok, conversation(q, a)["messages"], None) for q, a in
+    rows = [tokenize_chat(tok, conversation(q, a), None) for q, a in
             [("Where was Ada Quill born?", "In Norvik."), ("Who employs Bo Renhart?", "Carvo Shipping employs him."),
              ("When was Pellow Labs founded, and by whom?", "In 1990.")]]
     batch = ReplayCollator(tok.pad_token_id)(rows)
@@ -178,7 +178,7 @@ def test_conversations_and_plain_text_are_batched_apart(tiny_model):
     from transformers.trainer_pt_utils import LengthGroupedSampler
 
     tok = load_tokenizer(tiny_model)
-    chats = [tokenize_chat(tok, conversation(f"Where was person {i} born?", f"In town {i}.")["messages"], None) for i in range(200)]
+    chats = [tokenize_chat(tok, conversation(f"Where was person {i} born?", f"In town {i}."), None) for i in range(200)]
     texts = [tokenize_text(tok, f"Person {i} was born in town {i}" + ", far away" * (i % 12) + ".", 64)[0] for i in range(200)]
     examples = chats + texts  # lengths overlap, so grouping by length alone mixes the two kinds
 

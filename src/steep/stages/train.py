@@ -158,12 +158,11 @@ def replay_loss(model: PreTrainedModel, inputs: dict[str, torch.Tensor], share_p
     has in common run once for the whole batch (see `forward_sharing_prefix`)."""
     inputs = dict(inputs)
     teacher_ids, teacher_logprobs = inputs.pop("teacher_ids", None), inputs.pop("teacher_logprobs", None)
-    targets = inputs.pop("labels")[:, 1:]
-    labelled = targets != IGNORE
-    distilled = teacher_logprobs[:, :-1, 0] > NOT_DISTILLED / 2 if teacher_logprobs is not None else torch.zeros_like(labelled)
+    labels = inputs.pop("labels")
+    targets = labels[:, 1:]
+    labelled, distilled = loss_positions(labels, teacher_logprobs)
     used = labelled | distilled
-    # position t predicts token t + 1, so the last position is never used
-    keep = torch.nn.functional.pad(used, (0, 1))
+    keep = torch.nn.functional.pad(used, (0, 1))  # the last position predicts nothing
     shared = shared_prefix_length(inputs["input_ids"], inputs["attention_mask"], used) if share_prefix else 0
     if shared:
         logits = forward_sharing_prefix(model, inputs, shared, keep)
@@ -181,6 +180,14 @@ def replay_loss(model: PreTrainedModel, inputs: dict[str, torch.Tensor], share_p
         kl = (p_log.exp() * (p_log - q_log)).sum(-1) + p_rest * (p_rest.log() - q_rest.log())
         loss = loss + kl.mean()
     return loss
+
+
+def loss_positions(labels: torch.Tensor, teacher_logprobs: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Where `replay_loss` takes a loss, as (labelled, distilled) masks over positions 0..L-2:
+    position t predicts token t + 1, which has a label or the base model's distribution."""
+    labelled = labels[:, 1:] != IGNORE
+    distilled = teacher_logprobs[:, :-1, 0] > NOT_DISTILLED / 2 if teacher_logprobs is not None else torch.zeros_like(labelled)
+    return labelled, distilled
 
 
 def shared_prefix_length(input_ids: torch.Tensor, attention_mask: torch.Tensor, used: torch.Tensor) -> int:

@@ -74,6 +74,21 @@ def test_lora_training_lowers_the_loss_and_saves_a_loadable_adapter(tiny_model, 
     assert (tmp_path / "log.jsonl").read_text().count("loss") >= 2
 
 
+def test_with_activations_recomputed_for_long_batches_the_short_ones_still_share_their_opening(tiny_model, tmp_path, monkeypatch):
+    tok = load_tokenizer(tiny_model)
+    cfg = TrainConfig(epochs=2, batch_size=4, save_steps=1000, max_seq_len=64, replay=0)
+    long_text = {"text": "Ada Quill was born in Norvik and works for Carvo Shipping. " * 8}  # cut at 64 tokens
+    qa_tokens = len(tokenize_chat(tok, QA["messages"], None)["input_ids"])
+    # a batch of texts is over the budget, one of conversations under it
+    monkeypatch.setattr(train_stage, "ACTIVATION_TOKEN_BUDGET", cfg.batch_size * (qa_tokens + 64) // 2)
+    shared = []
+    real = train_stage.forward_sharing_prefix
+    monkeypatch.setattr(train_stage, "forward_sharing_prefix", lambda *a: shared.append(a[2]) or real(*a))
+    # enough examples that the sampler sorts several batches together (mega-batches), as in a real run
+    summary = train(tiny_model, tok, [long_text] * 8, [QA] * 16, cfg, tmp_path, "k", 0, None)
+    assert summary["gradient_checkpointing"] and shared and min(shared) >= MIN_SHARED_PREFIX
+
+
 def test_each_raft_example_and_drill_comes_once_in_the_run_and_replay_and_anchors_fill_every_pass(tiny_model):
     tok = load_tokenizer(tiny_model)
     raft = [{"messages": [{"role": "user", "content": f"Context: passage {i}. Where was Ada Quill born?"},

@@ -18,7 +18,6 @@ from pathlib import Path
 import torch
 from torch.nn.utils.rnn import pad_sequence
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer, TrainerCallback, TrainingArguments
-from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.trainer_pt_utils import LengthGroupedSampler
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
 
@@ -241,9 +240,11 @@ class ReplayTrainer(Trainer):
             raise NotImplementedError("replay_loss makes logits only where a loss is taken; there are no outputs to return")
         long = inputs["input_ids"].numel() > ACTIVATION_TOKEN_BUDGET
         if self.args.gradient_checkpointing:  # recompute activations only for the batches that need it
-            for layer in model.modules():
-                if isinstance(layer, GradientCheckpointingLayer):
-                    layer.gradient_checkpointing = long
+            # The layers' flags, and the model's: while that one is set, the model keeps no keys and
+            # values (use_cache is forced off), which sharing a prefix needs.
+            for module in model.modules():
+                if isinstance(getattr(module, "gradient_checkpointing", None), bool):
+                    module.gradient_checkpointing = long
         # Not where activations are recomputed (checkpointed layers drop the prefix's keys and
         # values), nor on several processes: DDP and FSDP wrappers expect one forward per step.
         return replay_loss(model, inputs, share_prefix=not (self.args.gradient_checkpointing and long) and self.args.world_size == 1)

@@ -169,17 +169,19 @@ def test_an_answer_is_not_taken_for_declining(reply):
 def test_bench_runs_variants_end_to_end_and_tabulates_every_probe_kind(tmp_path, tiny_model, capsys):
     code = main(["bench", "knowledge", "--entities", "4", "--seed", "1", "--variants", "base", "qa-only", "--dir", str(tmp_path),
                  "--model", str(tiny_model), "train.epochs=1", "train.batch_size=8", "eval.max_new_tokens=4", "synth.batch_size=8",
-                 "synth.number_drills=24"])
+                 "synth.number_drills=24", "train.snapshot_epochs=[0.5]"])
     assert code == 0
     result = json.loads((tmp_path / "knowledge.json").read_text())
-    assert [r["variant"] for r in result["variants"]] == ["base", "qa-only"]
-    base, tuned = result["variants"]
+    assert [r["variant"] for r in result["variants"]] == ["base", "qa-only after 0.5 passes", "qa-only"]
+    base, half, tuned = result["variants"]
+    assert 0 < half["tokens_trained"] < tuned["tokens_trained"] and half["n"] == tuned["n"] and half["seconds"] > 0
+    assert result["machine"]["cores"] >= 1 and isinstance(result["machine"]["bf16"], bool)
     assert set(base["by_kind"]) == set(KINDS) and all(base["by_kind"][k] is not None for k in KINDS)
     assert base["tokens_trained"] == 0 and tuned["tokens_trained"] > 0
     assert tuned["n"] == sum(1 for _ in (tmp_path / "probes.jsonl").open())
     answers = [json.loads(line) for line in (tmp_path / "runs" / "qa-only" / "eval" / "answers_tuned.jsonl").open()]
     assert {a["answer_type"] for a in answers} == {"short", "yes_no", "choice", "unanswerable"}
     out = capsys.readouterr().out
-    assert "| base |" in out and "| qa-only |" in out and "rephrased" in out
+    assert "| base |" in out and "| qa-only |" in out and "| qa-only after 0.5 passes |" in out and "rephrased" in out
     with pytest.raises(SystemExit):
         main(["bench", "knowledge", "--variants", "nonsense", "--dir", str(tmp_path / "x")])

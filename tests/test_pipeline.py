@@ -97,12 +97,25 @@ def test_interrupted_training_resumes_from_its_checkpoint(project, monkeypatch, 
     assert json.loads((run / "train" / "done.json").read_text())["seconds"] >= 1000  # both sessions counted
 
 
+def test_snapshots_answer_the_questions_and_the_report_shows_the_learning_curve(project):
+    assert run_cli("run", str(project / "steep.yaml"), "train.epochs=2", "train.snapshot_epochs=[1]", "eval.conditions=[tuned]", "eval.forgetting=false") == 0
+    run = project / "runs" / "t"
+    [point] = json.loads((run / "eval" / "results.json").read_text())["learning_curve"]
+    assert point["epochs"] == 1 and point["n"] == 2 and set(point["by_kind"]) == {"city", "employer"}
+    assert 0 < point["tokens_trained"] < json.loads((run / "train" / "done.json").read_text())["summary"]["tokens_trained"]
+    answers = read(run / "eval" / "answers_tuned_after_1_passes.jsonl")
+    assert [a["question"] for a in answers] == [a["question"] for a in read(run / "eval" / "answers_tuned.jsonl")]
+    report = (run / "report.md").read_text()
+    assert "## Learning curve" in report and "| 1 | " in report and "| end | all |" in report
+
+
 def test_bad_inputs_get_clear_errors(project, caplog):
     cfg = str(project / "steep.yaml")
     cases = [
         (["ingest.inputs=[nowhere]"], "input not found"),
         (["eval.questions=missing.jsonl"], "questions file not found"),
         (["train.epocs=1"], "did you mean 'epochs'"),
+        (["train.snapshot_epochs=[1]"], "snapshot_epochs [1.0] must lie between 0 and train.epochs=1"),
         (["model=/no/such/model"], "not found"),
     ]
     for overrides, message in cases:

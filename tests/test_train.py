@@ -89,6 +89,34 @@ def test_with_activations_recomputed_for_long_batches_the_short_ones_still_share
     assert summary["gradient_checkpointing"] and shared and min(shared) >= MIN_SHARED_PREFIX
 
 
+def test_snapshots_keep_the_model_after_the_asked_passes_with_the_steps_and_tokens_up_to_them(tiny_model, tmp_path):
+    tok = load_tokenizer(tiny_model)
+    cfg = TrainConfig(epochs=4, snapshot_epochs=[2, 1], batch_size=2, learning_rate=1e-2, save_steps=1000, max_seq_len=64, replay=0)
+    texts = [{"text": f"Ada Quill was born in Norvik in {1900 + i}. " * (1 + i % 3)} for i in range(6)]
+    summary = train(tiny_model, tok, texts, [QA] * 4, cfg, tmp_path, "k", 0, None)
+    total_steps = math.ceil(summary["examples"] / cfg.batch_size)
+    one, two = summary["snapshots"]
+    assert (one["epochs"], two["epochs"]) == (1, 2)
+    assert (one["step"], two["step"]) == (round(total_steps / 4), round(total_steps / 2))
+    assert 0 < one["tokens_trained"] < two["tokens_trained"] < summary["tokens_trained"]
+    assert 0 < one["seconds"] <= two["seconds"] <= summary["seconds"]
+
+    def lora_weights(folder) -> dict:
+        from safetensors.torch import load_file
+        return load_file(folder / "adapter_model.safetensors")
+
+    final = lora_weights(tmp_path / "adapter")
+    for snapshot in (one, two):  # loadable on its own, and the model as it was then, not at the end
+        weights = lora_weights(tmp_path / "snapshots" / f"epochs-{snapshot['epochs']:g}")
+        assert weights.keys() == final.keys() and any(not torch.equal(weights[k], final[k]) for k in final)
+        load_model(tiny_model, tmp_path / "snapshots" / f"epochs-{snapshot['epochs']:g}")
+
+
+def test_snapshots_must_lie_inside_the_run():
+    with pytest.raises(ValueError, match="between 0 and train.epochs=2"):
+        TrainConfig(epochs=2, snapshot_epochs=[1, 2])
+
+
 def test_each_raft_example_and_drill_comes_once_in_the_run_and_replay_and_anchors_fill_every_pass(tiny_model):
     tok = load_tokenizer(tiny_model)
     raft = [{"messages": [{"role": "user", "content": f"Context: passage {i}. Where was Ada Quill born?"},

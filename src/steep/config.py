@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 
 class ConfigError(ValueError):
@@ -81,6 +81,17 @@ class TrainConfig(Section):
     bf16: bool | Literal["auto"] = Field("auto", description="bf16 autocast; auto = when the CPU/GPU supports it")
     lora: LoraConfig = Field(default_factory=LoraConfig)
     save_steps: int = Field(50, ge=1, description="checkpoint interval, so an interrupted run resumes")
+    snapshot_epochs: list[float] = Field(default_factory=list, description="also keep the model as it was after this many "
+                                         "passes (train/snapshots/), and eval answers the questions with each: how recall "
+                                         "grows with training, from one run. The learning rate has not yet decayed at a "
+                                         "snapshot, so a run that stops there may do better")
+
+    @model_validator(mode="after")
+    def _snapshots_within_run(self) -> "TrainConfig":
+        outside = [e for e in self.snapshot_epochs if not 0 < e < self.epochs]
+        if outside:
+            raise ValueError(f"snapshot_epochs {outside} must lie between 0 and train.epochs={self.epochs} (the end is the run's own output)")
+        return self
 
 
 class EvalConfig(Section):

@@ -136,7 +136,7 @@ def stage_train(ctx: Context, upstream: str, texts: list[dict], qa: list[dict]) 
 
 def tuned_model(ctx: Context, output: Path) -> ChatModel:
     """The tuned model from a train stage's output: an adapter on the base, or a full model."""
-    if output.name == "adapter":
+    if (output / "adapter_config.json").exists():
         return ctx.chat_model(ctx.model_path, adapter=output)
     return ctx.chat_model(output)
 
@@ -178,6 +178,8 @@ def stage_eval(ctx: Context, ingested: ingest.Ingested, upstream: str, trained: 
             if measure_general:
                 log.info("general ability of the %s model (capitals, perplexity)", who)
                 general[who] = forgetting.general_ability(model.model, ctx.tokenizer, bf16=model.bf16)
+        if trained is not None and "tuned" in cfg.conditions:
+            results["learning_curve"] = learning_curve(ctx, questions, trained.parent / "snapshots")
         results["comparisons"] = {f"{b} vs {a}": evaluate.paired_difference(rows[a], rows[b])
                                   for a, b in COMPARISONS if a in rows and b in rows}
         if len(general) == 2:
@@ -193,6 +195,27 @@ def stage_eval(ctx: Context, ingested: ingest.Ingested, upstream: str, trained: 
     results = json.loads((stage.dir / "results.json").read_text())
     _check_forgetting(results.get("forgetting"), cfg.max_forgetting)
     return results
+
+
+def learning_curve(ctx: Context, questions: list[dict], folder: Path) -> list[dict]:
+    """The questions answered closed-book by each snapshot the train stage kept (train.snapshot_epochs):
+    what fewer passes had learned, with the tokens trained up to each."""
+    cfg = ctx.cfg.eval
+    points = []
+    for record in sorted(folder.glob("*/snapshot.json")):
+        snapshot = json.loads(record.read_text())
+        model = tuned_model(ctx, record.parent)
+        ask = lambda prompts: model.generate(  # noqa: E731
+            [[{"role": "user", "content": p}] for p in prompts], cfg.max_new_tokens, cfg.batch_size,
+            desc=f"eval after {snapshot['epochs']:g} passes")
+        started = time.time()
+        rows = evaluate.answer_condition(questions, None, ask)
+        write_jsonl(ctx.run_dir / "eval" / f"answers_tuned_after_{snapshot['epochs']:g}_passes.jsonl", rows)
+        points.append({"epochs": snapshot["epochs"], "tokens_trained": snapshot["tokens_trained"], "train_seconds": snapshot["seconds"],
+                       "eval_seconds": round(time.time() - started, 1), **evaluate.summarize(rows)})
+        del model
+        release_memory()
+    return sorted(points, key=lambda p: p["epochs"])
 
 
 # the comparisons a user deciding "was tuning worth it?" asks for, as (a, b): b - a with an interval

@@ -31,6 +31,7 @@ log = logging.getLogger("steep")
 ACTIVATION_TOKEN_BUDGET = 8192  # tokens per micro-batch above which activations are recomputed
 IGNORE = -100  # label value the loss skips
 ELAPSED_FILE = "steep-elapsed.json"  # in each checkpoint: training seconds up to it
+SNAPSHOT_FILE = "snapshot.json"  # in each snapshot: the passes, step and tokens trained up to it
 ONCE_PER_RUN = ("raft", "derived:drill")  # synth methods whose examples are trained once in the run, not once per epoch
 MIN_SHARED_PREFIX = 8  # fewer shared leading tokens than this are not worth a forward pass of their own
 
@@ -304,6 +305,7 @@ def train(
         use_cpu=not torch.cuda.is_available(),
         train_sampling_strategy="group_by_length",  # less padding: similar lengths share a batch
         remove_unused_columns=False,
+        include_num_input_tokens_seen="non_padding",  # the tokens trained up to a snapshot
         report_to="none",
         seed=seed,
         disable_tqdm=False,
@@ -315,6 +317,10 @@ def train(
         log.info("resuming training from %s", resume)
     elapsed = ElapsedTime(resume, started)
     trainer.add_callback(elapsed)
+    if not resume:  # snapshots belong to the checkpoints they were taken beside
+        shutil.rmtree(out_dir / "snapshots", ignore_errors=True)
+    snapshots = Snapshots(trainer, cfg.snapshot_epochs, cfg.epochs, out_dir / "snapshots", elapsed)
+    trainer.add_callback(snapshots)
     result = trainer.train(resume_from_checkpoint=resume)
     target = out_dir / ("adapter" if cfg.method == "lora" else "model")
     shutil.rmtree(target, ignore_errors=True)
@@ -338,6 +344,7 @@ def train(
         "bf16": bf16,
         "gradient_checkpointing": checkpointing,
         "output": str(target),
+        "snapshots": snapshots.saved(),
     }
 
 
@@ -376,6 +383,29 @@ class ElapsedTime(TrainerCallback):
         folder = Path(args.output_dir) / f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}"
         if state.is_world_process_zero and folder.exists():
             write_json(folder / ELAPSED_FILE, {"seconds": round(self.seconds(), 1)})
+
+
+class Snapshots(TrainerCallback):
+    """Saves the model as it is after each of `epochs` passes (train.snapshot_epochs) into
+    folder/epochs-N, with the step, tokens and seconds trained up to it, so that eval can show how
+    recall grows with training from a single run. Those saved before an interruption are kept."""
+
+    def __init__(self, trainer: Trainer, epochs: list[float], total_epochs: float, folder: Path, elapsed: ElapsedTime) -> None:
+        self.trainer, self.epochs, self.total_epochs, self.folder, self.elapsed = trainer, sorted(epochs), total_epochs, folder, elapsed
+
+    def on_step_end(self, args, state, control, **kwargs) -> None:
+        for epochs in self.epochs:
+            target = self.folder / f"epochs-{epochs:g}"
+            # the passes are shuffled together (length-grouped batches), so a pass is a share of the steps
+            if state.global_step == max(1, round(epochs / self.total_epochs * state.max_steps)) and not (target / SNAPSHOT_FILE).exists():
+                self.trainer.save_model(str(target))  # on every process: DDP/FSDP gather inside
+                if state.is_world_process_zero:
+                    write_json(target / SNAPSHOT_FILE, {"epochs": epochs, "step": state.global_step,
+                                                        "tokens_trained": int(state.num_input_tokens_seen),
+                                                        "seconds": round(self.elapsed.seconds(), 1), "output": str(target)})
+
+    def saved(self) -> list[dict]:
+        return [json.loads(p.read_text()) for e in self.epochs if (p := self.folder / f"epochs-{e:g}" / SNAPSHOT_FILE).exists()]
 
 
 def _discard_foreign_checkpoints(ckpt_dir: Path, key: str) -> None:

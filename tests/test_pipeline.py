@@ -107,6 +107,9 @@ def test_snapshots_answer_the_questions_and_the_report_shows_the_learning_curve(
     assert [a["question"] for a in answers] == [a["question"] for a in read(run / "eval" / "answers_tuned.jsonl")]
     report = (run / "report.md").read_text()
     assert "## Learning curve" in report and "| 1 | " in report and "| end | all |" in report
+    page = (run / "report.html").read_text()
+    curve = page[page.index('<h2 id="curve">') :]
+    assert "<svg" in curve[: curve.index("<h2", 5)]  # the chart sits under its heading
 
 
 def test_bad_inputs_get_clear_errors(project, caplog):

@@ -1,6 +1,6 @@
 """The run report a person reads: one self-contained HTML page (inline CSS and SVG charts, nothing
-fetched when it opens) with the conditions, charts per question kind, the loss curve, the data's
-lineage, forgetting, decontamination and sample answers. `compare_runs` puts runs side by side."""
+fetched when it opens) with the conditions, charts per question kind, the loss curve, the learning
+curve from snapshots, the data's lineage, forgetting, decontamination and sample answers. `compare_runs` puts runs side by side."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import jinja2
+import yaml
 
 from .rundir import read_jsonl
 
@@ -66,6 +67,25 @@ def loss_chart(log_rows: list[dict]) -> str | None:
     return _svg(figure)
 
 
+def learning_curve_chart(curve: list[dict], final: dict, epochs: float) -> str | None:
+    """Answer-contained (all questions, and per kind) after each snapshot's passes and at the end."""
+    if not curve:
+        return None
+    points = curve + [{"epochs": epochs, **final}]
+    plt = _plt()
+    figure, axes = plt.subplots(figsize=(6, 2.8))
+    passes = [p["epochs"] for p in points]
+    axes.plot(passes, [100 * p["contained"] for p in points], marker="o", linewidth=2, label="all")
+    for kind in final.get("by_kind", {}):
+        axes.plot(passes, [100 * p["by_kind"][kind]["contained"] for p in points], marker=".", linewidth=1, label=kind)
+    axes.set_xlabel("passes over the data (tuned, closed-book)")
+    axes.set_ylabel("answer-contained (%)")
+    axes.set_ylim(0, 100)
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1, 1))
+    return _svg(figure)
+
+
 def _summary(run_dir: Path, stage: str) -> dict:
     marker = run_dir / stage / "done.json"
     return json.loads(marker.read_text())["summary"] if marker.exists() else {}
@@ -118,8 +138,14 @@ def html_report(run_dir: Path, name: str) -> str:
         name=name, conditions=conditions, comparisons=results.get("comparisons", {}), retrieval=results.get("retrieval"),
         forgetting=results.get("forgetting"), kind_chart=kind_chart(conditions),
         loss_chart=loss_chart(read_jsonl(log_path)) if log_path.exists() else None,
+        curve_chart=learning_curve_chart(results.get("learning_curve", []), conditions.get("tuned", {}), _epochs(run_dir)),
         lineage=lineage(run_dir), closest=_summary(run_dir, "curate").get("closest", []),
         samples=sample_answers(run_dir, list(conditions)))
+
+
+def _epochs(run_dir: Path) -> float:
+    config = run_dir / "config.yaml"
+    return yaml.safe_load(config.read_text())["train"]["epochs"] if config.exists() else float("nan")
 
 
 def compare_runs(run_dirs: list[Path]) -> tuple[str, str]:

@@ -1,6 +1,7 @@
 """The run report a person reads: one self-contained HTML page (inline CSS and SVG charts, nothing
 fetched when it opens) with the conditions, charts per question kind, the loss curve, the learning
-curve from snapshots, the data's lineage, forgetting, decontamination and sample answers. `compare_runs` puts runs side by side."""
+curve from snapshots, the data's lineage, forgetting, decontamination and sample answers.
+`compare_runs` puts runs side by side."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ import json
 from pathlib import Path
 
 import jinja2
-import yaml
 
+from .config import load_config
 from .rundir import read_jsonl
 
 SAMPLE_QUESTIONS = 12
@@ -67,10 +68,8 @@ def loss_chart(log_rows: list[dict]) -> str | None:
     return _svg(figure)
 
 
-def learning_curve_chart(curve: list[dict], final: dict, epochs: float) -> str | None:
+def learning_curve_chart(curve: list[dict], final: dict, epochs: float) -> str:
     """Answer-contained (all questions, and per kind) after each snapshot's passes and at the end."""
-    if not curve:
-        return None
     points = curve + [{"epochs": epochs, **final}]
     plt = _plt()
     figure, axes = plt.subplots(figsize=(6, 2.8))
@@ -138,14 +137,14 @@ def html_report(run_dir: Path, name: str) -> str:
         name=name, conditions=conditions, comparisons=results.get("comparisons", {}), retrieval=results.get("retrieval"),
         forgetting=results.get("forgetting"), kind_chart=kind_chart(conditions),
         loss_chart=loss_chart(read_jsonl(log_path)) if log_path.exists() else None,
-        curve_chart=learning_curve_chart(results.get("learning_curve", []), conditions.get("tuned", {}), _epochs(run_dir)),
+        curve_chart=learning_curve_chart(results["learning_curve"], conditions["tuned"], _epochs(run_dir)) if results.get("learning_curve") else None,
         lineage=lineage(run_dir), closest=_summary(run_dir, "curate").get("closest", []),
         samples=sample_answers(run_dir, list(conditions)))
 
 
 def _epochs(run_dir: Path) -> float:
-    config = run_dir / "config.yaml"
-    return yaml.safe_load(config.read_text())["train"]["epochs"] if config.exists() else float("nan")
+    """The run's passes, from its resolved config (the end point of the learning curve)."""
+    return load_config(run_dir / "config.yaml").train.epochs
 
 
 def compare_runs(run_dirs: list[Path]) -> tuple[str, str]:

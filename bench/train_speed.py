@@ -10,6 +10,10 @@ and the ratio.
     shared opening (the chat template's system turn) once (`grouping_lengths`, `share_prefix`),
     against length-grouped batches that mix the two, every row run whole. Also prints, over all
     of the run's batches each way, the share of tokens run once for their batch and of padding.
+--compare row-parts: the batches over the activation budget (RAFT examples, long texts), run in
+    parts of rows within it (`row_parts`), against run whole with activations recomputed
+    (gradient checkpointing, as train did before). Also prints those batches' share of the run's
+    tokens.
 
 Usage: python bench/train_speed.py RUN_DIR [--compare shared-prefix] [--batches 20]
 (RUN_DIR: a run with curate/ done, e.g. from `steep bench knowledge` or
@@ -25,7 +29,7 @@ from pathlib import Path
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run", type=Path, help="a run directory with curate/ done")
-    parser.add_argument("--compare", choices=["loss-positions", "shared-prefix"], default="shared-prefix")
+    parser.add_argument("--compare", choices=["loss-positions", "shared-prefix", "row-parts"], default="shared-prefix")
     parser.add_argument("--batches", type=int, default=20, help="batches timed each way, spread over the whole run")
     args = parser.parse_args()
     import torch
@@ -36,8 +40,8 @@ def main() -> None:
     from steep.models import bf16_supported, load_model, load_tokenizer, resolve_model
     from steep.rundir import read_jsonl
     from steep.replay import replay_set
-    from steep.stages.train import (ReplayCollator, build_dataset, chat_opening, grouping_lengths, loss_positions, replay_loss,
-                                    shared_prefix_length)
+    from steep.stages.train import (ACTIVATION_TOKEN_BUDGET, ReplayCollator, build_dataset, chat_opening, grouping_lengths, loss_counts,
+                                    loss_positions, replay_loss, row_parts, shared_prefix_length)
 
     cfg = load_config(args.run / "config.yaml")
     model_path = resolve_model(cfg.model)
@@ -82,8 +86,34 @@ def main() -> None:
     plain = run_batches([len(e["input_ids"]) for e in examples])
     if args.compare == "loss-positions":
         same = spread(plain)
-        ways = {"every position": (same, lambda b: replay_loss(every_position, b, share_prefix=False)),
-                "used positions": (same, lambda b: replay_loss(model, b, share_prefix=False))}
+        ways = {"every position": (same, lambda b: replay_loss(every_position, b, share_prefix=False).backward()),
+                "used positions": (same, lambda b: replay_loss(model, b, share_prefix=False).backward())}
+    elif args.compare == "row-parts":
+        apart = run_batches(grouping_lengths(examples, chat_opening(tok, cfg.system_prompt)))
+        long = [b for b in apart if b["input_ids"].numel() > ACTIVATION_TOKEN_BUDGET]
+        share = sum(int(b["attention_mask"].sum()) for b in long) / sum(int(b["attention_mask"].sum()) for b in apart)
+        print(f"{len(long)} of the run's {len(apart)} batches are over the budget ({ACTIVATION_TOKEN_BUDGET:,} tokens), "
+              f"{share:.1%} of its tokens")
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+
+        def recompute(on: bool) -> None:
+            for module in model.modules():
+                if isinstance(getattr(module, "gradient_checkpointing", None), bool):
+                    module.gradient_checkpointing = on
+
+        def whole_recomputed(b: dict) -> None:
+            recompute(True)
+            replay_loss(model, b, share_prefix=False).backward()
+            recompute(False)
+
+        def in_parts(b: dict) -> None:
+            counts = loss_counts(b)
+            for part in row_parts(b, ACTIVATION_TOKEN_BUDGET):
+                replay_loss(model, part, counts=counts).backward()
+
+        args.batches = min(args.batches, len(long))
+        same = long[:: max(1, len(long) // args.batches)][: args.batches]
+        ways = {"whole, activations recomputed": (same, whole_recomputed), "in parts": (same, in_parts)}
     else:
         opening = chat_opening(tok, cfg.system_prompt)
         apart = run_batches(grouping_lengths(examples, opening))
@@ -92,17 +122,17 @@ def main() -> None:
               "of the run's tokens")
         print(f"mixed batches: {shares(plain)}")
         print(f"apart: {shares(apart)}")
-        ways = {"mixed batches, rows run whole": (spread(plain), lambda b: replay_loss(model, b, share_prefix=False)),
-                "apart, opening shared": (spread(apart), lambda b: replay_loss(model, b, share_prefix=True))}
+        ways = {"mixed batches, rows run whole": (spread(plain), lambda b: replay_loss(model, b, share_prefix=False).backward()),
+                "apart, opening shared": (spread(apart), lambda b: replay_loss(model, b, share_prefix=True).backward())}
     seconds = dict.fromkeys(ways, 0.0)
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16_supported()):
-        for name, (some, loss) in ways.items():
-            loss(some[0]).backward()  # warm-up
+        for name, (some, step) in ways.items():
+            step(some[0])  # warm-up: forward and backward
             model.zero_grad()
         for i in range(args.batches):
-            for name, (some, loss) in ways.items():
+            for name, (some, step) in ways.items():
                 started = time.perf_counter()
-                loss(some[i]).backward()
+                step(some[i])
                 seconds[name] += time.perf_counter() - started
                 model.zero_grad()
     rate = {}

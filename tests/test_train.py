@@ -7,8 +7,8 @@ from steep.config import TrainConfig
 from steep.models import load_model, load_tokenizer
 from steep.stages import train as train_stage
 from steep.replay import NOT_DISTILLED
-from steep.stages.train import (IGNORE, MIN_SHARED_PREFIX, ReplayCollator, build_dataset, chat_opening, grouping_lengths, replay_loss,
-                                shared_prefix_length, tokenize_chat, tokenize_text, train)
+from steep.stages.train import (IGNORE, MIN_SHARED_PREFIX, ReplayCollator, ReplayTrainer, build_dataset, chat_opening, grouping_lengths,
+                                replay_loss, row_parts, shared_prefix_length, tokenize_chat, tokenize_text, train)
 
 QA = {"messages": [{"role": "user", "content": "Where was Ada Quill born?"},
                    {"role": "assistant", "content": "Ada Quill was born in Norvik."}], "metadata": {}}
@@ -52,7 +52,7 @@ def test_a_conversation_longer_than_max_seq_len_is_left_out_not_cut(tiny_model, 
     assert "raise train.max_seq_len" in caplog.text
 
 
-@pytest.mark.parametrize("budget", [10**9, 1])  # activations kept / recomputed (gradient checkpointing)
+@pytest.mark.parametrize("budget", [10**9, 1])  # batches whole / every batch run one row at a time
 def test_lora_training_lowers_the_loss_and_saves_a_loadable_adapter(tiny_model, tmp_path, monkeypatch, budget):
     monkeypatch.setattr(train_stage, "ACTIVATION_TOKEN_BUDGET", budget)
     tok = load_tokenizer(tiny_model)
@@ -70,23 +70,8 @@ def test_lora_training_lowers_the_loss_and_saves_a_loadable_adapter(tiny_model, 
     after = loss(load_model(tiny_model, adapter))
     assert after < before - 0.5, (before, after)
     assert summary["trainable_parameters"] > 0 and not (tmp_path / "checkpoints").exists()
-    assert summary["gradient_checkpointing"] == (budget == 1)
+    assert summary["split_batches"] == (math.ceil(summary["examples"] / cfg.batch_size) if budget == 1 else 0)
     assert (tmp_path / "log.jsonl").read_text().count("loss") >= 2
-
-
-def test_with_activations_recomputed_for_long_batches_the_short_ones_still_share_their_opening(tiny_model, tmp_path, monkeypatch):
-    tok = load_tokenizer(tiny_model)
-    cfg = TrainConfig(epochs=2, batch_size=4, save_steps=1000, max_seq_len=64, replay=0)
-    long_text = {"text": "Ada Quill was born in Norvik and works for Carvo Shipping. " * 8}  # cut at 64 tokens
-    qa_tokens = len(tokenize_chat(tok, QA["messages"], None)["input_ids"])
-    # a batch of texts is over the budget, one of conversations under it
-    monkeypatch.setattr(train_stage, "ACTIVATION_TOKEN_BUDGET", cfg.batch_size * (qa_tokens + 64) // 2)
-    shared = []
-    real = train_stage.forward_sharing_prefix
-    monkeypatch.setattr(train_stage, "forward_sharing_prefix", lambda *a: shared.append(a[2]) or real(*a))
-    # enough examples that the sampler sorts several batches together (mega-batches), as in a real run
-    summary = train(tiny_model, tok, [long_text] * 8, [QA] * 16, cfg, tmp_path, "k", 0, None)
-    assert summary["gradient_checkpointing"] and shared and min(shared) >= MIN_SHARED_PREFIX
 
 
 def test_snapshots_keep_the_model_after_the_asked_passes_with_the_steps_and_tokens_up_to_them(tiny_model, tmp_path):
@@ -233,3 +218,48 @@ def test_conversations_and_plain_text_are_batched_apart(tiny_model):
     groups = 4  # the sampler sorts 4 groups of 100 here; the kinds meet once in each, and the longest batch moves first
     assert mixed_batches(grouping_lengths(examples, chat_opening(tok, None))) <= groups + 1
     assert mixed_batches([len(e["input_ids"]) for e in examples]) > groups + 1
+
+
+def test_a_batch_over_the_activation_budget_runs_in_parts_with_the_loss_and_gradients_of_the_whole(tiny_model, tmp_path, monkeypatch):
+    from transformers import TrainingArguments
+
+    tok = load_tokenizer(tiny_model)
+    model = load_model(tiny_model)
+    model.train()
+    rows = [tokenize_chat(tok, conversation(q, a), None) for q, a in
+            [("Where was Ada Quill born, and when did she move to the coast?", "In Norvik; she moved in 1990."),
+             ("Who employs Bo Renhart?", "Carvo Shipping employs him."), ("When was Pellow Labs founded?", "In 1990."),
+             ("Where is it?", "Brask.")]]
+    ids = tok("The capital of France is Paris, and the capital of Spain is Madrid.")["input_ids"]
+    peaked = torch.tensor([0.9] + [0.1 / 15] * 15).log().expand(len(ids), 16).clone()  # a base model the tiny one does not match
+    peaked[-1] = NOT_DISTILLED  # nothing follows the last token (as replay.py marks it)
+    rows.append({"input_ids": ids, "labels": [IGNORE] * len(ids), "teacher_ids": torch.arange(16).expand(len(ids), 16).clone(),
+                 "teacher_logprobs": peaked})  # a replay sample: the KL term must be weighted across the parts too
+    batch = ReplayCollator(tok.pad_token_id)(rows)
+    trainer = ReplayTrainer(model=model, args=TrainingArguments(output_dir=str(tmp_path), use_cpu=True, report_to="none"),
+                            chat_opening=chat_opening(tok, None))
+    trainer.current_gradient_accumulation_steps = 1  # the training loop sets it; one batch per step
+    budget = 2 * batch["input_ids"].shape[1]
+    results = {}
+    for whole in (True, False):
+        monkeypatch.setattr(train_stage, "ACTIVATION_TOKEN_BUDGET", 10**9 if whole else budget)
+        seen = []
+        hook = model.model.embed_tokens.register_forward_hook(lambda module, args, out: seen.append(args[0].numel()))
+        loss = trainer.training_step(model, batch)
+        hook.remove()
+        results[whole] = (loss.item(), {n: p.grad.clone() for n, p in model.named_parameters()}, seen)
+        model.zero_grad()
+    assert trainer.split_batches == 1 and len(row_parts(batch, budget)) >= 2
+    assert max(results[False][2]) <= budget < sum(results[False][2])  # no pass over the budget, the batch all the same
+    assert results[False][0] == pytest.approx(results[True][0], rel=1e-5)
+    for name, full in results[True][1].items():
+        assert torch.allclose(results[False][1][name], full, rtol=1e-4, atol=1e-6), name
+
+
+def test_a_long_batch_is_cut_into_runs_of_rows_within_the_budget_each_padded_to_its_own_longest():
+    lengths = [10, 8, 8, 3, 30]
+    batch = {"input_ids": torch.ones(5, 30, dtype=torch.long),
+             "attention_mask": torch.tensor([[1] * n + [0] * (30 - n) for n in lengths])}
+    parts = row_parts(batch, 20)
+    assert [tuple(p["input_ids"].shape) for p in parts] == [(2, 10), (2, 8), (1, 30)]  # a row over the budget alone
+    assert torch.equal(torch.cat([p["attention_mask"].sum(1) for p in parts]), torch.tensor(lengths))

@@ -5,6 +5,7 @@ The Hugging Face Trainer runs the loop, so the same config runs under `accelerat
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import gc
 import json
@@ -28,7 +29,7 @@ from ..replay import NOT_DISTILLED, TOP_K, anchor_set, cached_samples, replay_se
 from ..rundir import write_json, write_jsonl
 
 log = logging.getLogger("steep")
-ACTIVATION_TOKEN_BUDGET = 8192  # tokens per micro-batch above which activations are recomputed
+ACTIVATION_TOKEN_BUDGET = 4096  # tokens (padding included) of one forward pass; longer batches run in parts (see training_step)
 IGNORE = -100  # label value the loss skips
 ELAPSED_FILE = "steep-elapsed.json"  # in each checkpoint: training seconds up to it
 SNAPSHOT_FILE = "snapshot.json"  # in each snapshot: the passes, step and tokens trained up to it
@@ -149,18 +150,22 @@ class ReplayCollator:
         return batch
 
 
-def replay_loss(model: PreTrainedModel, inputs: dict[str, torch.Tensor], share_prefix: bool = True) -> torch.Tensor:
+def replay_loss(model: PreTrainedModel, inputs: dict[str, torch.Tensor], share_prefix: bool = True,
+                counts: tuple[int, int] | None = None) -> torch.Tensor:
     """Cross-entropy on the labelled tokens (answers, texts); on replay samples, the KL divergence
-    from the base model's distribution (over its top-k tokens) to the tuned model's. Logits are
-    made only at the positions a loss is taken (about half: prompts take none), since the output
-    layer spans the whole vocabulary; on SmolLM2-135M that makes a step 1.04 times as fast
-    (bench/train_speed.py). With `share_prefix`, leading tokens that every row of the batch
+    from the base model's distribution (over its top-k tokens) to the tuned model's. Each is a
+    mean over its positions: over this batch's, or over `counts` (labelled, distilled) when the
+    batch is a part of a larger one (`row_parts`), so that the parts' losses add up to the whole's.
+    Logits are made only at the positions a loss is taken (about half: prompts take none), since
+    the output layer spans the whole vocabulary; on SmolLM2-135M that makes a step 1.04 times as
+    fast (bench/train_speed.py). With `share_prefix`, leading tokens that every row of the batch
     has in common run once for the whole batch (see `forward_sharing_prefix`)."""
     inputs = dict(inputs)
     teacher_ids, teacher_logprobs = inputs.pop("teacher_ids", None), inputs.pop("teacher_logprobs", None)
     labels = inputs.pop("labels")
     targets = labels[:, 1:]
     labelled, distilled = loss_positions(labels, teacher_logprobs)
+    n_labelled, n_distilled = counts or (int(labelled.sum()), int(distilled.sum()))
     used = labelled | distilled
     keep = torch.nn.functional.pad(used, (0, 1))  # the last position predicts nothing
     shared = shared_prefix_length(inputs["input_ids"], inputs["attention_mask"], used) if share_prefix else 0
@@ -171,14 +176,14 @@ def replay_loss(model: PreTrainedModel, inputs: dict[str, torch.Tensor], share_p
     logprobs = logits.float().log_softmax(-1)
     loss = logits.sum() * 0.0  # keeps the graph when a batch has neither kind
     if labelled.any():
-        loss = loss - logprobs[labelled[used]].gather(-1, targets[labelled].unsqueeze(-1)).mean()
+        loss = loss - logprobs[labelled[used]].gather(-1, targets[labelled].unsqueeze(-1)).sum() / n_labelled
     if distilled.any():  # KL over the base model's top-k tokens and one bucket for all the rest
         p_log = teacher_logprobs[:, :-1][distilled]
         q_log = logprobs[distilled[used]].gather(-1, teacher_ids[:, :-1][distilled])
         p_rest = (1 - p_log.exp().sum(-1)).clamp(min=1e-6)
         q_rest = (1 - q_log.exp().sum(-1)).clamp(min=1e-6)
         kl = (p_log.exp() * (p_log - q_log)).sum(-1) + p_rest * (p_rest.log() - q_rest.log())
-        loss = loss + kl.mean()
+        loss = loss + kl.sum() / n_distilled
     return loss
 
 
@@ -188,6 +193,27 @@ def loss_positions(labels: torch.Tensor, teacher_logprobs: torch.Tensor | None) 
     labelled = labels[:, 1:] != IGNORE
     distilled = teacher_logprobs[:, :-1, 0] > NOT_DISTILLED / 2 if teacher_logprobs is not None else torch.zeros_like(labelled)
     return labelled, distilled
+
+
+def loss_counts(batch: dict[str, torch.Tensor]) -> tuple[int, int]:
+    """How many positions of a batch `replay_loss` takes each loss at: (labelled, distilled)."""
+    labelled, distilled = loss_positions(batch["labels"], batch.get("teacher_logprobs"))
+    return int(labelled.sum()), int(distilled.sum())
+
+
+def row_parts(batch: dict[str, torch.Tensor], budget: int) -> list[dict[str, torch.Tensor]]:
+    """A batch cut into runs of consecutive rows of at most `budget` tokens each, padded to their
+    own longest row (at least one row per part, however long)."""
+    lengths = batch["attention_mask"].sum(1).tolist()
+    parts, start = [], 0
+    while start < len(lengths):
+        end = start + 1
+        while end < len(lengths) and (end + 1 - start) * max(lengths[start : end + 1]) <= budget:
+            end += 1
+        width = max(lengths[start:end])
+        parts.append({k: v[start:end, :width] for k, v in batch.items()})
+        start = end
+    return parts
 
 
 def shared_prefix_length(input_ids: torch.Tensor, attention_mask: torch.Tensor, used: torch.Tensor) -> int:
@@ -224,31 +250,46 @@ def grouping_lengths(examples: list[dict], opening: list[int]) -> list[int]:
 
 
 class ReplayTrainer(Trainer):
-    """The Trainer with `replay_loss` (it has no loss for soft targets), and batches in which
-    conversations keep apart from plain text, so that they share their chat template's opening."""
+    """The Trainer with `replay_loss` (it has no loss for soft targets), batches in which
+    conversations keep apart from plain text, so that they share their chat template's opening,
+    and long batches run in parts."""
 
     def __init__(self, *args, chat_opening: list[int], **kwargs) -> None:  # noqa: ANN002, ANN003
         super().__init__(*args, **kwargs)
         self.chat_opening = chat_opening
+        self.split_batches = 0  # steps run in parts (`training_step`)
 
     def _get_train_sampler(self, train_dataset=None) -> LengthGroupedSampler:  # noqa: ANN001
         """group_by_length, with conversations and plain text in separate batches (`grouping_lengths`)."""
         lengths = grouping_lengths(train_dataset or self.train_dataset, self.chat_opening)
         return LengthGroupedSampler(self.args.train_batch_size * self.args.gradient_accumulation_steps, lengths=lengths)
 
+    def training_step(self, model, inputs, num_items_in_batch=None) -> torch.Tensor:  # noqa: ANN001
+        """A batch over `ACTIVATION_TOKEN_BUDGET` runs as several parts (`row_parts`), each with its
+        own forward and backward pass, weighted so that the gradients add up to the whole batch's.
+        Activations grow with rows x length (16 RAFT examples of ~650 tokens in one pass: 17.8 GB
+        peak; in parts of 4,096 tokens: 10.2 GB). Recomputing them in the backward pass instead
+        (gradient checkpointing, as train did before) costs a second forward pass: on those batches
+        84 tokens/s against 123 in parts (bench/train_speed.py --compare row-parts)."""
+        if inputs["input_ids"].numel() <= ACTIVATION_TOKEN_BUDGET:
+            return super().training_step(model, inputs, num_items_in_batch)
+        self.split_batches += 1
+        counts = loss_counts(inputs)
+        parts = row_parts(inputs, ACTIVATION_TOKEN_BUDGET)
+        losses = []
+        for i, part in enumerate(parts):
+            # on several processes, gradients are synchronized once, after the last part
+            with self.accelerator.no_sync(model) if i < len(parts) - 1 else contextlib.nullcontext():
+                losses.append(super().training_step(model, part | {"loss_counts": counts}, num_items_in_batch))
+        return torch.stack(losses).sum()
+
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # noqa: ANN001, ARG002
         if return_outputs:
             raise NotImplementedError("replay_loss makes logits only where a loss is taken; there are no outputs to return")
-        long = inputs["input_ids"].numel() > ACTIVATION_TOKEN_BUDGET
-        if self.args.gradient_checkpointing:  # recompute activations only for the batches that need it
-            # The layers' flags, and the model's: while that one is set, the model keeps no keys and
-            # values (use_cache is forced off), which sharing a prefix needs.
-            for module in model.modules():
-                if isinstance(getattr(module, "gradient_checkpointing", None), bool):
-                    module.gradient_checkpointing = long
-        # Not where activations are recomputed (checkpointed layers drop the prefix's keys and
-        # values), nor on several processes: DDP and FSDP wrappers expect one forward per step.
-        return replay_loss(model, inputs, share_prefix=not (self.args.gradient_checkpointing and long) and self.args.world_size == 1)
+        inputs = dict(inputs)
+        counts = inputs.pop("loss_counts", None)
+        # Not on several processes: DDP and FSDP wrappers expect one forward per backward.
+        return replay_loss(model, inputs, share_prefix=self.args.world_size == 1, counts=counts)
 
 
 def train(
@@ -270,10 +311,6 @@ def train(
     model = load_model(model_path)
     anchors = _anchors(model, tok, texts, qa, replay, cfg, ckpt_dir, seed) if replay and cfg.replay_anchors else []
     examples, too_long = build_dataset(tok, texts, qa, cfg, system_prompt, replay, anchors, seed)
-    # Activations grow with batch x length: 16 RAFT examples of ~600 tokens took 23 GB on the 135M
-    # model. Past a budget, recompute them in the backward pass instead of keeping them (per batch:
-    # ReplayTrainer turns it off for the short ones, which are most).
-    checkpointing = cfg.batch_size * max(len(e["input_ids"]) for e in examples) > ACTIVATION_TOKEN_BUDGET
     model.train()
     if cfg.method == "lora":
         from peft import LoraConfig, get_peft_model
@@ -300,8 +337,6 @@ def train(
         save_steps=cfg.save_steps,
         save_total_limit=1,
         bf16=bf16,
-        gradient_checkpointing=checkpointing,
-        gradient_checkpointing_kwargs={"use_reentrant": False},  # works with frozen embeddings (LoRA)
         use_cpu=not torch.cuda.is_available(),
         train_sampling_strategy="group_by_length",  # less padding: similar lengths share a batch
         remove_unused_columns=False,
@@ -342,7 +377,7 @@ def train(
         "final_train_loss": round(result.training_loss, 4),
         "seconds": round(elapsed.seconds(), 1),
         "bf16": bf16,
-        "gradient_checkpointing": checkpointing,
+        "split_batches": trainer.split_batches,  # steps over the activation budget, run in parts
         "output": str(target),
         "snapshots": snapshots.saved(),
     }

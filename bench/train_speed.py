@@ -15,7 +15,7 @@ and the ratio.
     (gradient checkpointing, as train did before). Also prints those batches' share of the run's
     tokens.
 
-Usage: python bench/train_speed.py RUN_DIR [--compare shared-prefix] [--batches 20]
+Usage: python bench/train_speed.py RUN_DIR [--compare loss-positions|shared-prefix|row-parts] [--batches 20]
 (RUN_DIR: a run with curate/ done, e.g. from `steep bench knowledge` or
 `python bench/demo_bench.py --keep DIR`)"""
 

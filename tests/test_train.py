@@ -251,6 +251,7 @@ def test_a_batch_over_the_activation_budget_runs_in_parts_with_the_loss_and_grad
         model.zero_grad()
     assert trainer.split_batches == 1 and len(row_parts(batch, budget)) >= 2
     assert max(results[False][2]) <= budget < sum(results[False][2])  # no pass over the budget, the batch all the same
+    assert len(chat_opening(tok, None)) in results[False][2]  # a part of conversations runs their opening once
     assert results[False][0] == pytest.approx(results[True][0], rel=1e-5)
     for name, full in results[True][1].items():
         assert torch.allclose(results[False][1][name], full, rtol=1e-4, atol=1e-6), name

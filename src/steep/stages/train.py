@@ -267,8 +267,9 @@ class ReplayTrainer(Trainer):
     def training_step(self, model, inputs, num_items_in_batch=None) -> torch.Tensor:  # noqa: ANN001
         """A batch over `ACTIVATION_TOKEN_BUDGET` runs as several parts (`row_parts`), each with its
         own forward and backward pass, weighted so that the gradients add up to the whole batch's.
-        Activations grow with rows x length (16 RAFT examples of ~650 tokens in one pass: 17.8 GB
-        peak; in parts of 4,096 tokens: 10.2 GB). Recomputing them in the backward pass instead
+        Activations grow with rows x length (the knowledge bench's longest batches, RAFT examples
+        and long texts, in one pass: 17.8 GB peak; in parts of 4,096 tokens: 10.2 GB). Recomputing
+        them in the backward pass instead
         (gradient checkpointing, as train did before) costs a second forward pass: on those batches
         84 tokens/s against 123 in parts (bench/train_speed.py --compare row-parts)."""
         if inputs["input_ids"].numel() <= ACTIVATION_TOKEN_BUDGET:

@@ -106,7 +106,8 @@ def test_snapshots_answer_the_questions_and_the_report_shows_the_learning_curve(
     answers = read(run / "eval" / "answers_tuned_after_1_passes.jsonl")
     assert [a["question"] for a in answers] == [a["question"] for a in read(run / "eval" / "answers_tuned.jsonl")]
     report = (run / "report.md").read_text()
-    assert "## Learning curve" in report and "| 1 | " in report and "| end | all |" in report
+    trained = json.loads((run / "train" / "done.json").read_text())["summary"]["tokens_trained"]
+    assert "## Learning curve" in report and f"| 1 | {point['tokens_trained']:,} | " in report and f"| 2 | {trained:,} | " in report
     page = (run / "report.html").read_text()
     curve = page[page.index('<h2 id="curve">') :]
     assert "<svg" in curve[: curve.index("<h2", 5)]  # the chart sits under its heading

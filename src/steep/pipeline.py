@@ -186,7 +186,9 @@ def stage_eval(ctx: Context, ingested: ingest.Ingested, upstream: str, trained: 
             results["forgetting"] = forgetting.compare(general["base"], general["tuned"])
         write_json(stage.dir / "results.json", results)
         context = {"name": ctx.cfg.name, "model": ctx.cfg.model, "questions": f"{cfg.questions} ({len(questions)})"}
-        write_text(ctx.run_dir / "report.md", evaluate.markdown_report(results, rows, cfg.examples_per_condition, context))
+        trained_until = None if trained is None else {
+            "epochs": ctx.cfg.train.epochs, "tokens_trained": json.loads((ctx.run_dir / "train" / "done.json").read_text())["summary"]["tokens_trained"]}
+        write_text(ctx.run_dir / "report.md", evaluate.markdown_report(results, rows, cfg.examples_per_condition, context, trained_until))
         stage.finish({"conditions": {c: r["contained"] for c, r in results["conditions"].items()},
                       **({"recall@5": results["retrieval"]["recall@5"]} if "retrieval" in results else {}),
                       **({"forgetting_points": results["forgetting"]["accuracy_change_points"]} if "forgetting" in results else {})})
@@ -207,7 +209,7 @@ def learning_curve(ctx: Context, questions: list[dict], folder: Path) -> list[di
         model = tuned_model(ctx, record.parent)
         ask = lambda prompts: model.generate(  # noqa: E731
             [[{"role": "user", "content": p}] for p in prompts], cfg.max_new_tokens, cfg.batch_size,
-            desc=f"eval after {snapshot['epochs']:g} passes")
+            desc=f"eval after {snapshot['epochs']:g} pass{'' if snapshot['epochs'] == 1 else 'es'}")
         started = time.time()
         rows = evaluate.answer_condition(questions, None, ask)
         write_jsonl(ctx.run_dir / "eval" / f"answers_tuned_after_{snapshot['epochs']:g}_passes.jsonl", rows)

@@ -107,8 +107,9 @@ def recall_at(questions: list[dict], ranked: list[list[dict]], oracles: list[dic
     return result
 
 
-def markdown_report(results: dict, rows: dict[str, list[dict]], examples: int, context: dict) -> str:
-    """A short human-readable report: conditions with intervals, retrieval, forgetting, answers."""
+def markdown_report(results: dict, rows: dict[str, list[dict]], examples: int, context: dict, trained: dict | None = None) -> str:
+    """A short human-readable report: conditions with intervals, retrieval, forgetting, answers.
+    `trained` ({"epochs", "tokens_trained"}) is where the tuned model's training ended: the learning curve's last row."""
     lines = [f"# steep report: {context.get('name', '')}", ""]
     for key, value in context.items():
         if key != "name":
@@ -116,9 +117,10 @@ def markdown_report(results: dict, rows: dict[str, list[dict]], examples: int, c
     lines += ["", "## Results", "", table(results["conditions"]), ""]
     for name, c in results.get("comparisons", {}).items():
         lines.append(f"- {name}: {c['difference']:+.1%} (95% interval {c['ci'][0]:+.1%} to {c['ci'][1]:+.1%})")
-    if results.get("learning_curve"):
+    if results.get("learning_curve") and trained:
+        end = {**trained, **results["conditions"]["tuned"]}
         lines += ["", "## Learning curve", "", "The tuned model, closed-book, as it was after fewer passes (train.snapshot_epochs; "
-                  "its learning rate had not yet decayed there), and at the end:", "", learning_curve_table(results)]
+                  "its learning rate had not yet decayed there), and at the end:", "", learning_curve_table(results["learning_curve"] + [end])]
     if "retrieval" in results:
         r = results["retrieval"]
         lines += ["", "## Retrieval", "", f"Oracle chunk found among the first k retrieved ({r['n']} questions with an oracle, "
@@ -139,15 +141,13 @@ def markdown_report(results: dict, rows: dict[str, list[dict]], examples: int, c
     return "\n".join(lines) + "\n"
 
 
-def learning_curve_table(results: dict) -> str:
+def learning_curve_table(points: list[dict]) -> str:
     """Markdown: passes, tokens trained and answer-contained (per kind where the questions have kinds)."""
-    points = results["learning_curve"] + [{"epochs": "end", "tokens_trained": None, **results["conditions"]["tuned"]}]
     kinds = list(points[-1].get("by_kind", {}))
     row = lambda cells: "| " + " | ".join(cells) + " |"  # noqa: E731
     lines = [row(["passes", "tokens trained", "answer-contained", *kinds]), row(["---:"] * (3 + len(kinds)))]
     for p in points:
-        tokens = f"{p['tokens_trained']:,}" if p["tokens_trained"] is not None else "all"
-        lines.append(row([f"{p['epochs']:g}" if p["epochs"] != "end" else "end", tokens, f"{p['contained']:.1%}", *(f"{p['by_kind'][k]['contained']:.1%}" for k in kinds)]))
+        lines.append(row([f"{p['epochs']:g}", f"{p['tokens_trained']:,}", f"{p['contained']:.1%}", *(f"{p['by_kind'][k]['contained']:.1%}" for k in kinds)]))
     return "\n".join(lines)
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from steep.cli import main
 from steep.knowledge import corpus, probes
+from steep.knowledge.bench import VARIANTS, variant_config
 from steep.knowledge.corpus import documents, make_world
 from steep.knowledge.probes import KINDS
 from steep.scoring import normalize, parse_choice, parse_yes_no, says_unknown, score
@@ -185,3 +186,10 @@ def test_bench_runs_variants_end_to_end_and_tabulates_every_probe_kind(tmp_path,
     assert "| base |" in out and "| qa-only |" in out and "| qa-only after 0.5 passes |" in out and "rephrased" in out
     with pytest.raises(SystemExit):
         main(["bench", "knowledge", "--variants", "nonsense", "--dir", str(tmp_path / "x")])
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_every_variant_makes_a_valid_run_config(tmp_path, variant):
+    # a variant's name is its run's name, and its overrides are config keys: either wrong fails only when the bench reaches it
+    cfg = variant_config(tmp_path, variant, "smollm2-135m-instruct", 0, [])
+    assert cfg.name == variant

@@ -18,7 +18,7 @@ import torch
 import yaml
 
 from .. import pipeline
-from ..config import load_config
+from ..config import RunConfig, load_config
 from ..models import bf16_supported
 from ..rundir import write_json, write_jsonl, write_text
 from .corpus import documents, make_world
@@ -38,7 +38,7 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
     "no-augmentation": ("continued pretraining on the documents as written", NO_AUGMENTATION + NO_QA),
     "augmentation-only": ("augmented text, no QA pairs", NO_QA),
     "qa-only": ("all QA pairs, no text", ["train.text_repeats=0"]),
-    "augmentation+qa": ("augmented text and single-sentence QA pairs, no derived QA", NO_DERIVED),
+    "augmentation-and-qa": ("augmented text and single-sentence QA pairs, no derived QA", NO_DERIVED),
     "previous-defaults": ("steep before this benchmark: no bridges, no derived QA", NO_DERIVED + ["synth.bridges=false"]),
     "full": ("steep's defaults, full fine-tuning instead of LoRA", ["train.method=full", "train.learning_rate=5e-5"]),
     "no-drills": ("the defaults without number drills, stepwise derived replies and balanced answers (the defaults before round 6)",
@@ -53,7 +53,7 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
     "places": ("the defaults with yes/no questions about places ('Does the one X works for have its headquarters in Y?'), "
                "measured once curate caught their paraphrases of held-out probes (round 8)", ["synth.place_yes_no=true"]),
 }
-DEFAULT_VARIANTS = ["base", "defaults", "no-augmentation", "augmentation-only", "qa-only", "augmentation+qa", "full"]
+DEFAULT_VARIANTS = ["base", "defaults", "no-augmentation", "augmentation-only", "qa-only", "augmentation-and-qa", "full"]
 TARGETS = {"direct": 0.95, "rephrased": 0.90, "yesno": 0.75, "comparison": 0.65, "unknown": 0.50}
 STAGES = ("ingest", "synth", "curate", "train", "eval")
 
@@ -70,17 +70,22 @@ def write_corpus(folder: Path, entities: int, seed: int, probed_share: float) ->
     return path, len(docs)
 
 
+def variant_config(folder: Path, variant: str, model: str, seed: int, overrides: list[str]) -> RunConfig:
+    """The variant's run config, also written as `<variant>.yaml` beside the documents (its run is `runs/<variant>`)."""
+    config = {"name": variant, "model": model, "seed": seed, "runs_dir": "runs", "ingest": {"inputs": ["docs"]},
+              "eval": {"questions": "probes.jsonl", "conditions": ["tuned"], "forgetting": False}}
+    path = folder / f"{variant}.yaml"
+    write_text(path, yaml.safe_dump(config, sort_keys=False))
+    return load_config(path, VARIANTS[variant][1] + overrides)
+
+
 def run_variant(folder: Path, variant: str, model: str, seed: int, overrides: list[str]) -> list[dict]:
     """One variant, resumed if it ran before: its scores per probe kind, tokens trained and the
     seconds its stages took (summed from their records: a stage done before keeps its time, and an
     interrupted training counts its earlier sessions up to their last checkpoint). Then a row for
     each snapshot (train.snapshot_epochs), timed as a run that had stopped training there."""
     tuned = variant != "base"
-    config = {"name": variant, "model": model, "seed": seed, "runs_dir": "runs", "ingest": {"inputs": ["docs"]},
-              "eval": {"questions": "probes.jsonl", "conditions": ["tuned"], "forgetting": False}}
-    path = folder / f"{variant}.yaml"
-    write_text(path, yaml.safe_dump(config, sort_keys=False))
-    cfg = load_config(path, VARIANTS[variant][1] + overrides)
+    cfg = variant_config(folder, variant, model, seed, overrides)
     results = pipeline.run(cfg)
     run = cfg.run_dir
     seconds = {s: json.loads((run / s / "done.json").read_text()).get("seconds", 0) for s in STAGES if (run / s / "done.json").exists()}

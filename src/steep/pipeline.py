@@ -141,12 +141,14 @@ def tuned_model(ctx: Context, output: Path) -> ChatModel:
     return ctx.chat_model(output)
 
 
-def stage_eval(ctx: Context, ingested: ingest.Ingested, upstream: str, trained: Path | None) -> dict:
-    """Every condition on the same questions; retrieval recall; general ability before and after."""
+def stage_eval(ctx: Context, ingested: ingest.Ingested, upstream: str, train_summary: dict | None) -> dict:
+    """Every condition on the same questions; retrieval recall; general ability before and after.
+    `train_summary` is the train stage's (None: nothing was trained)."""
     cfg = ctx.cfg.eval
     if not cfg.questions:
         raise InputError("eval.questions is not set: give a JSONL file of held-out questions")
     questions = evaluate.load_questions(cfg.questions)
+    trained = Path(train_summary["output"]) if train_summary else None
     stage = Stage(ctx.run_dir, "eval", fingerprint(upstream, ingested.key, str(ctx.model_path), cfg.model_dump(), Path(cfg.questions),
                                                  ctx.cfg.system_prompt, scoring.VERSION))
     if not stage.is_done():
@@ -186,8 +188,7 @@ def stage_eval(ctx: Context, ingested: ingest.Ingested, upstream: str, trained: 
             results["forgetting"] = forgetting.compare(general["base"], general["tuned"])
         write_json(stage.dir / "results.json", results)
         context = {"name": ctx.cfg.name, "model": ctx.cfg.model, "questions": f"{cfg.questions} ({len(questions)})"}
-        trained_until = None if trained is None else {
-            "epochs": ctx.cfg.train.epochs, "tokens_trained": json.loads((ctx.run_dir / "train" / "done.json").read_text())["summary"]["tokens_trained"]}
+        trained_until = {"epochs": ctx.cfg.train.epochs, "tokens_trained": train_summary["tokens_trained"]} if train_summary else None
         write_text(ctx.run_dir / "report.md", evaluate.markdown_report(results, rows, cfg.examples_per_condition, context, trained_until))
         stage.finish({"conditions": {c: r["contained"] for c, r in results["conditions"].items()},
                       **({"recall@5": results["retrieval"]["recall@5"]} if "retrieval" in results else {}),
@@ -278,10 +279,10 @@ def run(cfg: RunConfig) -> dict:
     started = time.time()
     ctx = prepare(cfg)
     ingested = stage_ingest(ctx)
-    key, trained = "untrained", None
+    key, train_summary = "untrained", None
     if any(c.startswith("tuned") for c in cfg.eval.conditions):
-        key, trained, _ = stage_train(ctx, *stage_curate(ctx, *stage_synth(ctx, ingested)))
-    results = stage_eval(ctx, ingested, key, trained)
+        key, _, train_summary = stage_train(ctx, *stage_curate(ctx, *stage_synth(ctx, ingested)))
+    results = stage_eval(ctx, ingested, key, train_summary)
     log.info("\n%s\n", evaluate.table(results["conditions"]))
     log.info("run %s finished in %.0f s: report %s", cfg.name, time.time() - started, ctx.run_dir / "report.html")
     return results

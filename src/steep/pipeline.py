@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,6 +73,7 @@ def stage_synth(ctx: Context, ingested: ingest.Ingested) -> tuple[str, list[dict
     stage = Stage(ctx.run_dir, "synth", fingerprint(ingested.key, cfg.model_dump(), ctx.cfg.seed, str(teacher_path)))
     texts_path, qa_path = stage.dir / "texts.jsonl", stage.dir / "qa.jsonl"
     if not stage.is_done():
+        _one_process_only(stage.name)
         stage.start()
         chunks, conversations = read_jsonl(ingested.chunks), read_jsonl(ingested.conversations)
         texts, qa, stats = [], [], {}
@@ -98,6 +100,7 @@ def stage_curate(ctx: Context, upstream: str, texts: list[dict], qa: list[dict])
                                                           ctx.cfg.synth.balance_answers, ctx.cfg.seed))
     texts_path, qa_path = stage.dir / "texts.jsonl", stage.dir / "qa.jsonl"
     if not stage.is_done():
+        _one_process_only(stage.name)
         stage.start()
         kept_texts, leaked_texts, closest_texts = curate.decontaminate(texts, eval_items)
         kept_qa, leaked_qa, closest_qa = curate.decontaminate(qa, eval_items)
@@ -128,9 +131,11 @@ def stage_train(ctx: Context, upstream: str, texts: list[dict], qa: list[dict]) 
         stage.start()
         summary = train(ctx.model_path, ctx.tokenizer, texts, qa, cfg, stage.dir, stage.key, ctx.cfg.seed, ctx.cfg.system_prompt)
         release_memory()  # before eval loads two models
-        stage.finish(summary, seconds=summary["seconds"])  # includes the sessions before a resume
-    _report(stage)
-    summary = stage.summary()
+        if launched_processes()[0] == 0:  # under torchrun every process trains; the first one records it
+            stage.finish(summary, seconds=summary["seconds"])  # includes the sessions before a resume
+    else:
+        summary = stage.summary()
+    log.info("[train] %s", _flat(summary))
     return stage.key, Path(summary["output"]), summary
 
 
@@ -152,6 +157,7 @@ def stage_eval(ctx: Context, ingested: ingest.Ingested, upstream: str, train_sum
     stage = Stage(ctx.run_dir, "eval", fingerprint(upstream, ingested.key, str(ctx.model_path), cfg.model_dump(), Path(cfg.questions),
                                                  ctx.cfg.system_prompt, scoring.VERSION))
     if not stage.is_done():
+        _one_process_only(stage.name)
         stage.start()
         results: dict = {"conditions": {}}
         contexts: dict[str, list[list[dict]]] = {}
@@ -236,6 +242,22 @@ def _check_forgetting(result: dict | None, limit: float | None) -> None:
     if drop > limit:
         raise ForgettingError(f"general-knowledge accuracy fell {drop:.1f} points (interval {result['accuracy_change_ci_points']}), "
                               f"more than eval.max_forgetting={limit}; the report is written, the run counts as failed")
+
+
+def launched_processes() -> tuple[int, int]:
+    """This process's rank and how many processes torchrun or `accelerate launch` started (the
+    variables they set; (0, 1) in a plain run)."""
+    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def _one_process_only(stage: str) -> None:
+    """Under torchrun or `accelerate launch` every process runs the pipeline, and only training is
+    work for several: each would redo another stage, and race the others to write its files."""
+    processes = launched_processes()[1]
+    if processes > 1:
+        step = "steep run CONFIG` after it" if stage == "eval" else "steep curate CONFIG` before it"
+        raise InputError(f"stage {stage} has to run, but in a launch of {processes} processes only train runs: "
+                         f"run `{step}, in one process")
 
 
 def _report(stage: Stage) -> None:

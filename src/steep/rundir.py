@@ -131,8 +131,7 @@ class Stage:
 
     def start(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
-        if self._marker.exists():  # stale: inputs or settings changed since
-            self._marker.unlink()
+        self._marker.unlink(missing_ok=True)  # stale: inputs or settings changed since
         self._started = time.time()
 
     def finish(self, summary: dict[str, Any], seconds: float | None = None) -> None:

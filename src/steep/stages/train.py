@@ -304,24 +304,12 @@ def train(
     seed: int,
     system_prompt: str | None,
 ) -> dict:
-    """Train and save to out_dir/'adapter' (LoRA) or out_dir/'model' (full); returns a summary."""
+    """Train and save to out_dir/'adapter' (LoRA) or out_dir/'model' (full); returns a summary.
+    Under torchrun or `accelerate launch` every process runs this: the main process prepares the
+    shared files first (checkpoints, replay set, anchors) so the others read them rather than race
+    to write them, and it alone writes the outputs."""
     started = time.time()
     ckpt_dir = out_dir / "checkpoints"
-    _discard_foreign_checkpoints(ckpt_dir, key)
-    replay = replay_set(model_path, tok, cfg.replay_samples, system_prompt, seed) if cfg.replay else []
-    model = load_model(model_path)
-    anchors = _anchors(model, tok, texts, qa, replay, cfg, ckpt_dir, seed) if replay and cfg.replay_anchors else []
-    examples, too_long = build_dataset(tok, texts, qa, cfg, system_prompt, replay, anchors, seed)
-    model.train()
-    if cfg.method == "lora":
-        from peft import LoraConfig, get_peft_model
-
-        model = get_peft_model(
-            model,
-            LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
-                       target_modules=cfg.lora.target_modules, task_type="CAUSAL_LM"),
-        )
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     bf16 = bf16_supported() if cfg.bf16 == "auto" else cfg.bf16
     args = TrainingArguments(
         output_dir=str(ckpt_dir),
@@ -342,10 +330,27 @@ def train(
         train_sampling_strategy="group_by_length",  # less padding: similar lengths share a batch
         remove_unused_columns=False,
         include_num_input_tokens_seen="non_padding",  # the tokens trained up to a snapshot
+        ddp_find_unused_parameters=False,  # every trainable parameter is used; the search costs a graph walk per step
         report_to="none",
         seed=seed,
         disable_tqdm=False,
     )
+    with args.main_process_first(desc="checkpoints, replay set and anchors"):
+        _discard_foreign_checkpoints(ckpt_dir, key)
+        replay = replay_set(model_path, tok, cfg.replay_samples, system_prompt, seed) if cfg.replay else []
+        model = load_model(model_path)
+        anchors = _anchors(model, tok, texts, qa, replay, cfg, ckpt_dir, seed) if replay and cfg.replay_anchors else []
+    examples, too_long = build_dataset(tok, texts, qa, cfg, system_prompt, replay, anchors, seed)
+    model.train()
+    if cfg.method == "lora":
+        from peft import LoraConfig, get_peft_model
+
+        model = get_peft_model(
+            model,
+            LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
+                       target_modules=cfg.lora.target_modules, task_type="CAUSAL_LM"),
+        )
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     trainer = ReplayTrainer(model=model, args=args, train_dataset=examples, data_collator=ReplayCollator(tok.pad_token_id),
                             chat_opening=chat_opening(tok, system_prompt))
     resume = get_last_checkpoint(str(ckpt_dir)) if ckpt_dir.exists() else None
@@ -359,11 +364,14 @@ def train(
     trainer.add_callback(snapshots)
     result = trainer.train(resume_from_checkpoint=resume)
     target = out_dir / ("adapter" if cfg.method == "lora" else "model")
-    shutil.rmtree(target, ignore_errors=True)
-    trainer.save_model(str(target))
-    tok.save_pretrained(str(target))  # with the chat template, so the output loads on its own
-    write_jsonl(out_dir / "log.jsonl", trainer.state.log_history)
-    shutil.rmtree(ckpt_dir, ignore_errors=True)
+    if args.should_save:
+        shutil.rmtree(target, ignore_errors=True)
+    trainer.save_model(str(target))  # on every process (FSDP gathers the weights), written by the main one
+    if args.should_save:
+        tok.save_pretrained(str(target))  # with the chat template, so the output loads on its own
+        write_jsonl(out_dir / "log.jsonl", trainer.state.log_history)
+        shutil.rmtree(ckpt_dir, ignore_errors=True)
+    trainer.accelerator.wait_for_everyone()  # no process goes on before the outputs are written
     replayed = [e for e in examples if "teacher_ids" in e]
     return {
         "method": cfg.method,

@@ -88,7 +88,7 @@ def stage_synth(ctx: Context, ingested: ingest.Ingested) -> tuple[str, list[dict
         write_jsonl(texts_path, texts)
         write_jsonl(qa_path, qa + conversations)
         stage.finish(stats)
-    _report(stage)
+    _report(stage.name, stage.summary())
     return stage.key, read_jsonl(texts_path), read_jsonl(qa_path)
 
 
@@ -120,7 +120,7 @@ def stage_curate(ctx: Context, upstream: str, texts: list[dict], qa: list[dict])
                       "removed_by_similarity": sum("leaked_similarity" in r["metadata"] for r in leaked),
                       "removed_by_names": sum("leaked_names" in r["metadata"] for r in leaked),
                       "removed_balancing_answers": len(unbalanced), "closest": closest})
-    _report(stage)
+    _report(stage.name, stage.summary())
     return stage.key, read_jsonl(texts_path), read_jsonl(qa_path)
 
 
@@ -135,7 +135,7 @@ def stage_train(ctx: Context, upstream: str, texts: list[dict], qa: list[dict]) 
             stage.finish(summary, seconds=summary["seconds"])  # includes the sessions before a resume
     else:
         summary = stage.summary()
-    log.info("[train] %s", _flat(summary))
+    _report(stage.name, summary)  # a process other than the first has no record to read
     return stage.key, Path(summary["output"]), summary
 
 
@@ -199,7 +199,7 @@ def stage_eval(ctx: Context, ingested: ingest.Ingested, upstream: str, train_sum
         stage.finish({"conditions": {c: r["contained"] for c, r in results["conditions"].items()},
                       **({"recall@5": results["retrieval"]["recall@5"]} if "retrieval" in results else {}),
                       **({"forgetting_points": results["forgetting"]["accuracy_change_points"]} if "forgetting" in results else {})})
-    _report(stage)
+    _report(stage.name, stage.summary())
     write_text(ctx.run_dir / "report.html", html_report(ctx.run_dir, ctx.cfg.name))
     results = json.loads((stage.dir / "results.json").read_text())
     _check_forgetting(results.get("forgetting"), cfg.max_forgetting)
@@ -260,8 +260,8 @@ def _one_process_only(stage: str) -> None:
                          f"run `{step}, in one process")
 
 
-def _report(stage: Stage) -> None:
-    log.info("[%s] %s", stage.name, _flat(stage.summary()))
+def _report(stage: str, summary: dict) -> None:
+    log.info("[%s] %s", stage, _flat(summary))
 
 
 def _flat(summary: dict) -> str:

@@ -6,18 +6,14 @@ from __future__ import annotations
 import asyncio
 import shutil
 import re
-import socket
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 import httpx
 import openai
 import pytest
 import torch
-import uvicorn
 
 from steep import pipeline
 from steep.config import load_config
@@ -25,7 +21,7 @@ from steep.generate import ChatModel
 from steep.models import load_model, load_tokenizer
 from steep.serve import build_app
 
-from conftest import CHROMIUM_FLAGS, write_project
+from conftest import CHROMIUM_FLAGS, serving, write_project
 
 
 @pytest.fixture(scope="module")
@@ -42,20 +38,8 @@ def app(run_dir: Path):
 
 @pytest.fixture(scope="module")
 def server(app) -> str:
-    """The app under uvicorn on a free local port, in a thread; yields its base URL."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 30
-    while not server.started:
-        assert time.time() < deadline, "server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    with serving(app) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

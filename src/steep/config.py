@@ -46,13 +46,23 @@ class SynthConfig(Section):
     unknown_per_subject: int = Field(1, ge=1, description="with unknown_qa: how many such questions per subject, each about another attribute")
     teacher_qa: bool = Field(False, description="also ask the teacher model to write question/answer pairs")
     roundtrip: bool = Field(True, description="keep a QA pair only if the teacher, given the chunk, answers it the same")
-    teacher: str | None = Field(None, description="teacher model; default: the run's model")
+    teacher: str | None = Field(None, description="teacher model; default: the run's model. With teacher_url: the name the server serves it under")
+    teacher_url: str | None = Field(None, description="base URL of an OpenAI-compatible server that runs the teacher (vLLM, llama.cpp, "
+                                                      "Ollama, `steep serve`, OpenAI), e.g. http://gpu-box:8000/v1; null: the teacher runs here")
+    teacher_api_key_env: str = Field("OPENAI_API_KEY", description="with teacher_url: the environment variable holding the server's API key "
+                                                                   "(a key in the config would be copied into the run folder)")
     max_qa_per_chunk: int = Field(64, ge=1)
-    batch_size: int = Field(16, ge=1, description="teacher generation batch size")
+    batch_size: int = Field(16, ge=1, description="teacher generation batch size; with teacher_url: requests in flight at once")
     raft: float = Field(0.3, ge=0, le=1, description="share of QA pairs also taught RAFT-style (question + retrieved passages -> cited answer), each once in the run")
     raft_max: int = Field(128, ge=1, description="at most this many RAFT examples: reading context is one skill, and each example is ~5 chunks long")
     raft_distractors: int = Field(4, ge=1, description="distractor chunks beside the oracle in a RAFT example")
     raft_oracle_rate: float = Field(0.8, ge=0, le=1, description="share of RAFT examples whose context holds the oracle chunk")
+
+    @model_validator(mode="after")
+    def _served_teacher_is_named(self) -> "SynthConfig":
+        if self.teacher_url and not self.teacher:
+            raise ValueError("teacher_url needs teacher: the model name the server serves (GET <teacher_url>/models lists them)")
+        return self
 
 
 class LoraConfig(Section):
@@ -236,7 +246,8 @@ synth:
   unknown_per_subject: 1          # how many per subject (phone number, favourite colour, motto, ...)
   teacher_qa: false               # also ask the teacher model for question/answer pairs
   roundtrip: true                 # keep a pair only if the teacher, reading the chunk, agrees
-  teacher: null                   # default: the run's model
+  teacher: null                   # default: the run's model; with teacher_url, the served model's name
+  teacher_url: null               # e.g. http://gpu-box:8000/v1: an OpenAI-compatible server (vLLM, Ollama, ...) runs the teacher
   raft: 0.3                       # share of QA pairs also taught with context, RAFT-style (oracle + 4 look-alikes), each once
 
 train:

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 from contextlib import nullcontext
+from typing import Protocol
 
 import torch
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 Messages = list[dict[str, str]]
+
+
+class Chat(Protocol):
+    """Anything that answers a batch of conversations greedily, one reply each, in order: a
+    ChatModel here or a teacher behind a server (teacher.RemoteChat)."""
+
+    def generate(self, conversations: list[Messages], max_new_tokens: int = 48, batch_size: int = 16,
+                 desc: str | None = None) -> list[str]: ...
 
 
 def with_system(messages: Messages, system_prompt: str | None) -> Messages:

@@ -25,6 +25,7 @@ from .generate import ChatModel
 from .models import bf16_supported, load_model, load_tokenizer, resolve_model, token_counter
 from .rundir import EmptyResultError, InputError, Stage, fingerprint, read_jsonl, setup_logging, write_json, write_jsonl, write_text
 from .stages.train import release_memory, train
+from .teacher import RecordedChat, RemoteChat
 
 log = logging.getLogger("steep")
 STAGES = ("ingest", "synth", "curate", "train", "eval")
@@ -69,8 +70,11 @@ def stage_synth(ctx: Context, ingested: ingest.Ingested) -> tuple[str, list[dict
     """Augmented texts and QA pairs from the chunks; conversations found by ingest join the QA."""
     cfg = ctx.cfg.synth
     teacher_needed = cfg.teacher_qa or cfg.roundtrip
-    teacher_path = resolve_model(cfg.teacher) if cfg.teacher else ctx.model_path
-    stage = Stage(ctx.run_dir, "synth", fingerprint(ingested.key, cfg.model_dump(), ctx.cfg.seed, str(teacher_path)))
+    teacher_path = None if cfg.teacher_url else resolve_model(cfg.teacher) if cfg.teacher else ctx.model_path
+    teacher_name = f"{cfg.teacher} at {cfg.teacher_url}" if cfg.teacher_url else str(teacher_path)
+    # the teacher's name stands for its URL, and which variable holds the key changes no output
+    settings = cfg.model_dump(exclude={"teacher_url", "teacher_api_key_env"})
+    stage = Stage(ctx.run_dir, "synth", fingerprint(ingested.key, settings, ctx.cfg.seed, teacher_name))
     texts_path, qa_path = stage.dir / "texts.jsonl", stage.dir / "qa.jsonl"
     if not stage.is_done():
         _one_process_only(stage.name)
@@ -78,7 +82,10 @@ def stage_synth(ctx: Context, ingested: ingest.Ingested) -> tuple[str, list[dict
         chunks, conversations = read_jsonl(ingested.chunks), read_jsonl(ingested.conversations)
         texts, qa, stats = [], [], {}
         if chunks:
-            teacher = ctx.chat_model(teacher_path) if teacher_needed else None
+            teacher = None
+            if teacher_needed:
+                chat = RemoteChat(cfg.teacher_url, cfg.teacher, cfg.teacher_api_key_env) if cfg.teacher_url else ctx.chat_model(teacher_path)
+                teacher = RecordedChat(chat, stage.dir / "teacher_replies.jsonl", teacher_name)
             search = None
             if cfg.raft:  # RAFT distractors are what retrieval shows for the question
                 index = open_index(ctx.run_dir, ingested.key, ingested.chunks)

@@ -31,7 +31,7 @@ Search = Callable[[list[str]], list[list[dict]]]  # questions -> chunks, best fi
 
 if TYPE_CHECKING:
     from ..config import SynthConfig
-    from ..generate import ChatModel
+    from ..generate import Chat
 
 
 MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
@@ -465,7 +465,7 @@ def raft_examples(pairs: list[dict], chunks: list[dict], share: float, distracto
     return out
 
 
-def synthesize(chunks: list[dict], cfg: SynthConfig, seed: int, teacher: ChatModel | None,
+def synthesize(chunks: list[dict], cfg: SynthConfig, seed: int, teacher: Chat | None,
                search: Search | None = None) -> tuple[list[dict], list[dict], dict]:
     """Augmented texts and QA pairs for all chunks, with counts of what each step made and removed.
     `search` ranks chunks for questions (RAFT distractors). An empty QA set is an error naming the

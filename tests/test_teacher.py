@@ -79,7 +79,7 @@ def test_a_served_teacher_writes_and_checks_the_pairs_the_same_model_does_here(p
 def test_an_interrupted_synth_asks_the_server_only_what_it_had_not(project, server, tiny_model, key, caplog):
     app, url = server
     teacher = served_teacher(url, tiny_model.name)
-    # 3 pairs written, then checks in parts of 4: the writing is kept, the first part of checks fails
+    # 3 pairs written, then 5 checks in a part of 8: the writing is kept, the checks fail
     app.state.asked, app.state.fail_after = 0, 6
     try:
         with caplog.at_level(logging.ERROR, logger="steep"):

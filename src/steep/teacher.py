@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -63,10 +64,20 @@ class RemoteChat:
 
     def generate(self, conversations: list[Messages], max_new_tokens: int = 48, batch_size: int = 16,
                  desc: str | None = None) -> list[str]:
+        failed = threading.Event()
+
+        def ask(conversation: Messages) -> str:
+            if failed.is_set():  # a worker may take the next request before the error reaches the caller
+                return ""
+            try:
+                return self._ask(conversation, max_new_tokens)
+            except BaseException:
+                failed.set()
+                raise
+
         pool = ThreadPoolExecutor(batch_size)
         try:
-            replies = pool.map(self._ask, conversations, [max_new_tokens] * len(conversations))
-            return list(tqdm(replies, total=len(conversations), desc=desc, unit="q", disable=desc is None))
+            return list(tqdm(pool.map(ask, conversations), total=len(conversations), desc=desc, unit="q", disable=desc is None))
         finally:  # on an error, requests not yet sent are not sent
             pool.shutdown(wait=False, cancel_futures=True)
 
@@ -100,7 +111,7 @@ class RecordedChat:
                  desc: str | None = None) -> list[str]:
         keys = [self._key(c, max_new_tokens) for c in conversations]
         todo = {k: c for k, c in zip(keys, conversations) if k not in self.replies}
-        part_size = 4 * batch_size  # what an interruption can lose
+        part_size = 8 * batch_size  # what an interruption can lose; a local model sorts each part into batches by length
         with tqdm(total=len(set(keys)), initial=len(set(keys)) - len(todo), desc=desc, unit="q", disable=desc is None) as bar:
             pending = list(todo.items())
             for start in range(0, len(pending), part_size):

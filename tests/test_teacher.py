@@ -12,6 +12,7 @@ import pytest
 from fastapi.responses import JSONResponse
 
 from steep.cli import main
+from steep.rundir import read_jsonl
 from steep.serve import build_app
 
 from conftest import serving
@@ -56,7 +57,7 @@ def served_teacher(url: str, model: str) -> list[str]:
 def outputs(project: Path, name: str) -> tuple[list[dict], list[str], dict]:
     """A synth's QA pairs, its teacher's replies in the order given, and its counts."""
     folder = project / "runs" / name / "synth"
-    qa = [json.loads(line) for line in (folder / "qa.jsonl").read_text().splitlines()]
+    qa = read_jsonl(folder / "qa.jsonl")
     replies = [json.loads(line)["reply"] for line in (folder / "teacher_replies.jsonl").read_text().splitlines()
                if not line.startswith('{"key": "a line cut')]
     summary = json.loads((folder / "done.json").read_text())["summary"]

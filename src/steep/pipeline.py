@@ -70,8 +70,11 @@ def stage_synth(ctx: Context, ingested: ingest.Ingested) -> tuple[str, list[dict
     """Augmented texts and QA pairs from the chunks; conversations found by ingest join the QA."""
     cfg = ctx.cfg.synth
     teacher_needed = cfg.teacher_qa or cfg.roundtrip
-    teacher_path = None if cfg.teacher_url else resolve_model(cfg.teacher) if cfg.teacher else ctx.model_path
-    teacher_name = f"{cfg.teacher} at {cfg.teacher_url}" if cfg.teacher_url else str(teacher_path)
+    if cfg.teacher_url:
+        teacher_path, teacher_name = None, f"{cfg.teacher} at {cfg.teacher_url}"
+    else:
+        teacher_path = resolve_model(cfg.teacher) if cfg.teacher else ctx.model_path
+        teacher_name = str(teacher_path)
     # the teacher's name stands for its URL, and which variable holds the key changes no output
     settings = cfg.model_dump(exclude={"teacher_url", "teacher_api_key_env"})
     stage = Stage(ctx.run_dir, "synth", fingerprint(ingested.key, settings, ctx.cfg.seed, teacher_name))

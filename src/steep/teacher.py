@@ -110,10 +110,10 @@ class RecordedChat:
     def generate(self, conversations: list[Messages], max_new_tokens: int = 48, batch_size: int = 16,
                  desc: str | None = None) -> list[str]:
         keys = [self._key(c, max_new_tokens) for c in conversations]
-        todo = {k: c for k, c in zip(keys, conversations) if k not in self.replies}
+        pending = list({k: c for k, c in zip(keys, conversations) if k not in self.replies}.items())  # each asked once
         part_size = 8 * batch_size  # what an interruption can lose; a local model sorts each part into batches by length
-        with tqdm(total=len(set(keys)), initial=len(set(keys)) - len(todo), desc=desc, unit="q", disable=desc is None) as bar:
-            pending = list(todo.items())
+        distinct = len(set(keys))
+        with tqdm(total=distinct, initial=distinct - len(pending), desc=desc, unit="q", disable=desc is None) as bar:
             for start in range(0, len(pending), part_size):
                 part = pending[start : start + part_size]
                 answered = self.chat.generate([c for _, c in part], max_new_tokens=max_new_tokens, batch_size=batch_size)

@@ -264,3 +264,39 @@ def test_a_long_batch_is_cut_into_runs_of_rows_within_the_budget_each_padded_to_
     parts = row_parts(batch, 20)
     assert [tuple(p["input_ids"].shape) for p in parts] == [(2, 10), (2, 8), (1, 30)]  # a row over the budget alone
     assert torch.equal(torch.cat([p["attention_mask"].sum(1) for p in parts]), torch.tensor(lengths))
+
+
+def logits(model, ids: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        return model(ids).logits
+
+
+def test_lora_on_the_tied_embedding_trains_and_merges_one_model(tiny_model, tmp_path):
+    tok = load_tokenizer(tiny_model)
+    cfg = TrainConfig(epochs=4, batch_size=4, learning_rate=1e-2, save_steps=1000, max_seq_len=64, replay=0,
+                      lora={"target_modules": ["q_proj", "embed_tokens"]})
+    train(tiny_model, tok, [], [QA] * 4, cfg, tmp_path, "k", 0, None)
+    ids = torch.tensor([tokenize_chat(tok, QA["messages"], None)["input_ids"]])
+    trained, merged, base = (load_model(tiny_model, tmp_path / "adapter", merge=False), load_model(tiny_model, tmp_path / "adapter"),
+                             load_model(tiny_model))
+    assert torch.allclose(logits(merged, ids), logits(trained, ids), atol=1e-4)
+    # the adapter is tied like the model, so the head moved with the embedding and the two stay one tensor
+    assert merged.get_output_embeddings().weight is merged.get_input_embeddings().weight
+    assert not torch.allclose(merged.get_input_embeddings().weight, base.get_input_embeddings().weight)
+
+
+def test_an_untied_adapter_on_a_tied_embedding_merges_into_an_untied_model(tiny_model, tmp_path):
+    """Adapters made elsewhere (or by steep before it tied them) adapt the embedding but not the head."""
+    from peft import LoraConfig, get_peft_model
+
+    peft_model = get_peft_model(load_model(tiny_model), LoraConfig(r=4, target_modules=["embed_tokens"]))
+    for name, weight in peft_model.named_parameters():
+        if "lora_embedding" in name:
+            torch.nn.init.normal_(weight, std=0.1)  # a fresh adapter is the identity; give it an update
+    peft_model.save_pretrained(tmp_path / "adapter")
+    ids = torch.tensor([[1, 2, 3, 4, 5]])
+    merged = load_model(tiny_model, tmp_path / "adapter")
+    assert torch.allclose(logits(merged, ids), logits(load_model(tiny_model, tmp_path / "adapter", merge=False), ids), atol=1e-4)
+    assert not merged.config.tie_word_embeddings
+    merged.save_pretrained(tmp_path / "merged")
+    assert torch.allclose(logits(load_model(tmp_path / "merged"), ids), logits(merged, ids), atol=1e-5)

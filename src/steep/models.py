@@ -6,6 +6,7 @@ rebuilt once from their config and state dict and cached as safetensors."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import importlib.util
 import logging
@@ -17,6 +18,9 @@ import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from .rundir import InputError, file_hash
+
+if TYPE_CHECKING:
+    from peft import PeftModel
 
 log = logging.getLogger("steep")
 
@@ -105,9 +109,30 @@ def load_model(path: Path, adapter: Path | None = None, merge: bool = True) -> P
 
         model = PeftModel.from_pretrained(model, adapter)
         if merge:
-            model = model.merge_and_unload()
+            model = merge_adapter(model)
     model.eval()
     return model
+
+
+def merge_adapter(model: PeftModel) -> PreTrainedModel:
+    """The adapter folded into the weights, computing what the adapter computed. Where the output head
+    shares the input embedding's weight, peft (0.21) merges every adapted layer into that one tensor:
+    an adapter tied across both lands twice, and one on the embedding alone moves the head, which
+    training never did. So the head gets its own copy first, each layer takes only its own update,
+    and the two are tied again if they still agree."""
+    tied = getattr(model.get_base_model().config, "tie_word_embeddings", False)
+    if tied:
+        head = model.get_output_embeddings()
+        head = getattr(head, "base_layer", head)  # under a LoRA wrapper when the adapter reaches it
+        head.weight = torch.nn.Parameter(head.weight.detach().clone(), requires_grad=False)
+    merged = model.merge_and_unload()
+    if tied:
+        embedding, head = merged.get_input_embeddings(), merged.get_output_embeddings()
+        if torch.allclose(embedding.weight, head.weight):
+            head.weight = embedding.weight
+        else:
+            merged.config.tie_word_embeddings = False
+    return merged
 
 
 def bf16_supported() -> bool:

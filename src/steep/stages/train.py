@@ -348,7 +348,8 @@ def train(
         model = get_peft_model(
             model,
             LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
-                       target_modules=cfg.lora.target_modules, task_type="CAUSAL_LM"),
+                       target_modules=cfg.lora.target_modules, task_type="CAUSAL_LM",
+                       ensure_weight_tying=adapts_a_tied_layer(model, cfg.lora.target_modules)),
         )
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     trainer = ReplayTrainer(model=model, args=args, train_dataset=examples, data_collator=ReplayCollator(tok.pad_token_id),
@@ -390,6 +391,16 @@ def train(
         "output": str(target),
         "snapshots": snapshots.saved(),
     }
+
+
+def adapts_a_tied_layer(model: PreTrainedModel, targets: list[str] | str) -> bool:
+    """Whether the LoRA targets reach the input embedding or the output head of a model that ties the
+    two. The adapter must then be tied as well, so training sees the one model that merging makes."""
+    if not getattr(model.config, "tie_word_embeddings", False) or isinstance(targets, str):
+        return False  # peft's "all-linear" leaves out the output head
+    ends = (model.get_input_embeddings(), model.get_output_embeddings())
+    names = [name for name, module in model.named_modules() if any(module is end for end in ends)]
+    return any(name == t or name.endswith("." + t) for name in names for t in targets)
 
 
 def _anchors(model: PreTrainedModel, tok: PreTrainedTokenizerBase, texts: list[dict], qa: list[dict], replay: list[dict],

@@ -2,6 +2,7 @@
 
 import json
 import logging
+import shutil
 
 import pytest
 import torch
@@ -14,6 +15,7 @@ from steep.chat import open_chat
 from steep.cli import main
 from steep.config import load_config
 from steep.retrieval import cite_id
+from steep.rundir import trained_output
 
 
 def run_cli(*args: str) -> int:
@@ -69,6 +71,12 @@ def test_rerun_skips_finished_stages_and_a_changed_setting_reruns_only_what_depe
     before = results.stat().st_mtime_ns
     assert run_cli("run", cfg, "eval.max_new_tokens=4") == 0 and calls == []  # only eval reran
     assert results.stat().st_mtime_ns != before
+    # a copied run directory uses its own trained model, not the one at the path it was copied from
+    moved = project / "moved"
+    shutil.copytree(project / "runs" / "t", moved / "t")
+    shutil.rmtree(project / "runs" / "t" / "train" / "adapter")
+    assert run_cli("run", cfg, f"runs_dir={moved}", "eval.max_new_tokens=5") == 0 and calls == []
+    assert trained_output(moved / "t") == moved / "t" / "train" / "adapter"
 
 
 def test_interrupted_training_resumes_from_its_checkpoint(project, monkeypatch, caplog):

@@ -146,7 +146,8 @@ def stage_train(ctx: Context, upstream: str, texts: list[dict], qa: list[dict]) 
     else:
         summary = stage.summary()
     _report(stage.name, summary)  # a process other than the first has no record to read
-    return stage.key, Path(summary["output"]), summary
+    output = stage.dir / Path(summary["output"]).name  # where the run directory is now, if it was moved or copied
+    return stage.key, output, {**summary, "output": str(output)}
 
 
 def tuned_model(ctx: Context, output: Path) -> ChatModel:

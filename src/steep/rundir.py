@@ -152,7 +152,8 @@ def trained_output(run_dir: Path) -> Path:
     marker = run_dir / "train" / "done.json"
     if not marker.exists():
         raise InputError(f"{run_dir} has no trained model: run `steep train` (or `steep run`) on it first")
-    output = Path(json.loads(marker.read_text())["summary"]["output"])
+    # the name only: a run directory that was moved or copied reads its own model, not the one it was copied from
+    output = run_dir / "train" / Path(json.loads(marker.read_text())["summary"]["output"]).name
     if not output.exists():
         raise InputError(f"{run_dir}: the trained model {output} is missing; rerun `steep train`")
     return output

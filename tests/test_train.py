@@ -8,7 +8,7 @@ from steep.models import load_model, load_tokenizer
 from steep.stages import train as train_stage
 from steep.replay import NOT_DISTILLED
 from steep.stages.train import (IGNORE, MIN_SHARED_PREFIX, ReplayCollator, ReplayTrainer, build_dataset, chat_opening, grouping_lengths,
-                                replay_loss, row_parts, shared_prefix_length, tokenize_chat, tokenize_text, train)
+                                lora_targets, replay_loss, row_parts, shared_prefix_length, tokenize_chat, tokenize_text, train)
 
 QA = {"messages": [{"role": "user", "content": "Where was Ada Quill born?"},
                    {"role": "assistant", "content": "Ada Quill was born in Norvik."}], "metadata": {}}
@@ -271,25 +271,28 @@ def logits(model, ids: torch.Tensor) -> torch.Tensor:
         return model(ids).logits
 
 
-def test_lora_on_the_tied_embedding_trains_and_merges_one_model(tiny_model, tmp_path):
+def test_lora_on_a_tied_embedding_adapts_the_input_side_and_merges_into_the_model_it_trained(tiny_model, tmp_path):
     tok = load_tokenizer(tiny_model)
-    cfg = TrainConfig(epochs=4, batch_size=4, learning_rate=1e-2, save_steps=1000, max_seq_len=64, replay=0,
-                      lora={"target_modules": ["q_proj", "embed_tokens"]})
+    cfg = TrainConfig(epochs=4, batch_size=4, learning_rate=1e-2, save_steps=1000, max_seq_len=64, replay=0, lora={"embeddings": True})
+    base = load_model(tiny_model)
+    assert lora_targets(base, cfg.lora) == ["down_proj", "gate_proj", "k_proj", "o_proj", "q_proj", "up_proj", "v_proj", "model.embed_tokens"]
     train(tiny_model, tok, [], [QA] * 4, cfg, tmp_path, "k", 0, None)
     ids = torch.tensor([tokenize_chat(tok, QA["messages"], None)["input_ids"]])
-    trained, merged, base = (load_model(tiny_model, tmp_path / "adapter", merge=False), load_model(tiny_model, tmp_path / "adapter"),
-                             load_model(tiny_model))
+    trained, merged = load_model(tiny_model, tmp_path / "adapter", merge=False), load_model(tiny_model, tmp_path / "adapter")
+    # peft 0.21 merged the embedding's update into the head that shares its weight, which training never adapted
     assert torch.allclose(logits(merged, ids), logits(trained, ids), atol=1e-4)
-    # the adapter is tied like the model, so the head moved with the embedding and the two stay one tensor
-    assert merged.get_output_embeddings().weight is merged.get_input_embeddings().weight
     assert not torch.allclose(merged.get_input_embeddings().weight, base.get_input_embeddings().weight)
+    assert torch.equal(merged.get_output_embeddings().weight, base.get_output_embeddings().weight)
+    assert not merged.config.tie_word_embeddings
+    merged.save_pretrained(tmp_path / "merged")  # with the head of its own, which a tied model would leave out
+    assert torch.allclose(logits(load_model(tmp_path / "merged"), ids), logits(merged, ids), atol=1e-5)
 
 
-def test_an_untied_adapter_on_a_tied_embedding_merges_into_an_untied_model(tiny_model, tmp_path):
-    """Adapters made elsewhere (or by steep before it tied them) adapt the embedding but not the head."""
+def test_an_adapter_tied_across_embedding_and_head_merges_once(tiny_model, tmp_path):
+    """Adapters made elsewhere with peft's ensure_weight_tying: peft 0.21 merged their update twice."""
     from peft import LoraConfig, get_peft_model
 
-    peft_model = get_peft_model(load_model(tiny_model), LoraConfig(r=4, target_modules=["embed_tokens"]))
+    peft_model = get_peft_model(load_model(tiny_model), LoraConfig(r=4, target_modules=["embed_tokens"], ensure_weight_tying=True))
     for name, weight in peft_model.named_parameters():
         if "lora_embedding" in name:
             torch.nn.init.normal_(weight, std=0.1)  # a fresh adapter is the identity; give it an update
@@ -297,6 +300,4 @@ def test_an_untied_adapter_on_a_tied_embedding_merges_into_an_untied_model(tiny_
     ids = torch.tensor([[1, 2, 3, 4, 5]])
     merged = load_model(tiny_model, tmp_path / "adapter")
     assert torch.allclose(logits(merged, ids), logits(load_model(tiny_model, tmp_path / "adapter", merge=False), ids), atol=1e-4)
-    assert not merged.config.tie_word_embeddings
-    merged.save_pretrained(tmp_path / "merged")
-    assert torch.allclose(logits(load_model(tmp_path / "merged"), ids), logits(merged, ids), atol=1e-5)
+    assert merged.get_output_embeddings().weight is merged.get_input_embeddings().weight and merged.config.tie_word_embeddings

@@ -65,11 +65,13 @@ class SynthConfig(Section):
         return self
 
 
-class LoraConfig(Section):
+class LoraSettings(Section):
     r: int = Field(32, ge=1)
     alpha: int = Field(64, ge=1)
     dropout: float = Field(0.0, ge=0, lt=1)
     target_modules: list[str] | Literal["all-linear"] = "all-linear"
+    embeddings: bool = Field(False, description="LoRA on the input token embeddings too, on the input side only: a model that "
+                                                "ties its output head to them gets a head of its own when merged")
 
 
 class TrainConfig(Section):
@@ -89,7 +91,7 @@ class TrainConfig(Section):
                                                        "word openings of the documents' new names in its own way (and half as "
                                                        "many after the words leading into them); 0: off")
     bf16: bool | Literal["auto"] = Field("auto", description="bf16 autocast; auto = when the CPU/GPU supports it")
-    lora: LoraConfig = Field(default_factory=LoraConfig)
+    lora: LoraSettings = Field(default_factory=LoraSettings)
     save_steps: int = Field(50, ge=1, description="checkpoint interval, so an interrupted run resumes")
     snapshot_epochs: list[float] = Field(default_factory=list, description="also keep the model as it was after this many "
                                          "passes (train/snapshots/), and eval answers the questions with each: how recall "

@@ -12,6 +12,7 @@ import importlib.util
 import logging
 import os
 import shutil
+import warnings
 from pathlib import Path
 
 import torch
@@ -125,13 +126,15 @@ def merge_adapter(model: PeftModel) -> PreTrainedModel:
         head = model.get_output_embeddings()
         head = getattr(head, "base_layer", head)  # under a LoRA wrapper when the adapter reaches it
         head.weight = torch.nn.Parameter(head.weight.detach().clone(), requires_grad=False)
-    merged = model.merge_and_unload()
+    with warnings.catch_warnings():  # peft's warning that tied weights complicate merging: handled here
+        warnings.filterwarnings("ignore", message=".*tie_word_embeddings.*")
+        merged = model.merge_and_unload()
     if tied:
         embedding, head = merged.get_input_embeddings(), merged.get_output_embeddings()
-        if torch.allclose(embedding.weight, head.weight):
+        agree = torch.allclose(embedding.weight, head.weight)
+        if agree:
             head.weight = embedding.weight
-        else:
-            merged.config.tie_word_embeddings = False
+        merged.config.tie_word_embeddings = agree  # peft unties the config once the two are separate tensors
     return merged
 
 

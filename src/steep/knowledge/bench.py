@@ -50,9 +50,8 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
     "round-7": ("the defaults with yes/no questions about places ('Does the one X works for have its headquarters in Y?'), "
                 "contrast steps ('1992 is after 1984, not before, so no') and three 'I don't know' questions per subject",
                 ["synth.place_yes_no=true", "synth.yes_no_step=contrast", "synth.unknown_per_subject=3"]),
-    "embedding-lora": ("the defaults with LoRA on the token embeddings too (Physics of LMs 3.1: the embedding layer's rank "
-                       "mattered more than attention's); module names are llama's, as the default model's",
-                       ["train.lora.target_modules=[q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj,embed_tokens]"]),
+    "embedding-lora": ("the defaults with LoRA on the input token embeddings too (Physics of LMs 3.1: the embedding layer's "
+                       "rank mattered more than attention's)", ["train.lora.embeddings=true"]),
     "places": ("the defaults with yes/no questions about places ('Does the one X works for have its headquarters in Y?'), "
                "measured once curate caught their paraphrases of held-out probes (round 8)", ["synth.place_yes_no=true"]),
 }

@@ -14,6 +14,7 @@ import math
 import random
 import shutil
 import time
+import warnings
 from pathlib import Path
 
 import torch
@@ -22,7 +23,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer, Trai
 from transformers.trainer_pt_utils import LengthGroupedSampler
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
 
-from ..config import TrainConfig
+from ..config import LoraSettings, TrainConfig
 from ..generate import with_system
 from ..models import bf16_supported, load_model
 from ..replay import NOT_DISTILLED, TOP_K, anchor_set, cached_samples, replay_set
@@ -345,12 +346,13 @@ def train(
     if cfg.method == "lora":
         from peft import LoraConfig, get_peft_model
 
-        model = get_peft_model(
-            model,
-            LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
-                       target_modules=cfg.lora.target_modules, task_type="CAUSAL_LM",
-                       ensure_weight_tying=adapts_a_tied_layer(model, cfg.lora.target_modules)),
-        )
+        with warnings.catch_warnings():  # peft warns that a tied embedding complicates merging; merge_adapter handles it
+            warnings.filterwarnings("ignore", message=".*tie_word_embeddings.*")
+            model = get_peft_model(
+                model,
+                LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
+                           target_modules=lora_targets(model, cfg.lora), task_type="CAUSAL_LM"),
+            )
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     trainer = ReplayTrainer(model=model, args=args, train_dataset=examples, data_collator=ReplayCollator(tok.pad_token_id),
                             chat_opening=chat_opening(tok, system_prompt))
@@ -393,14 +395,20 @@ def train(
     }
 
 
-def adapts_a_tied_layer(model: PreTrainedModel, targets: list[str] | str) -> bool:
-    """Whether the LoRA targets reach the input embedding or the output head of a model that ties the
-    two. The adapter must then be tied as well, so training sees the one model that merging makes."""
-    if not getattr(model.config, "tie_word_embeddings", False) or isinstance(targets, str):
-        return False  # peft's "all-linear" leaves out the output head
-    ends = (model.get_input_embeddings(), model.get_output_embeddings())
-    names = [name for name, module in model.named_modules() if any(module is end for end in ends)]
-    return any(name == t or name.endswith("." + t) for name in names for t in targets)
+def lora_targets(model: PreTrainedModel, lora: LoraSettings) -> list[str] | str:
+    """The modules LoRA adapts: `target_modules`, and the input token embedding if asked for. The
+    adapter on the embedding is not tied to a head that shares its weight (peft's
+    ensure_weight_tying): on the knowledge bench the tied one recalled less (docs/knowledge.md,
+    round 12)."""
+    if not lora.embeddings:
+        return lora.target_modules
+    names = lora.target_modules
+    if names == "all-linear":  # spelled out as peft reads it: every linear layer but the output head
+        head = model.get_output_embeddings()
+        names = sorted({name.rsplit(".", 1)[-1] for name, module in model.named_modules()
+                        if isinstance(module, torch.nn.Linear) and module is not head})
+    embedding = next(name for name, module in model.named_modules() if module is model.get_input_embeddings())
+    return [*names, embedding]
 
 
 def _anchors(model: PreTrainedModel, tok: PreTrainedTokenizerBase, texts: list[dict], qa: list[dict], replay: list[dict],

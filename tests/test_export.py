@@ -22,11 +22,14 @@ from conftest import write_project
 TEXT = "Ada Quill studied botany at the University of Tarsk, and she joined Pellow Labs."
 
 
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> Path:
+# LoRA on the tied embedding makes a merged model with an output head of its own (train.lora.embeddings)
+@pytest.fixture(scope="module", params=[[], ["train.lora.embeddings=true"]], ids=["default", "untied-head"])
+def run_dir(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> Path:
     project = write_project(tmp_path_factory.mktemp("export"), tiny_model)
-    pipeline.run_train(load_config(project / "steep.yaml"))
-    return project / "runs" / "t"
+    pipeline.run_train(load_config(project / "steep.yaml", request.param))
+    run = project / "runs" / "t"
+    assert tuned_checkpoint(run)[0].config.tie_word_embeddings == (not request.param)
+    return run
 
 
 def test_hf_export_is_standalone_and_answers_like_the_checkpoint(run_dir, caplog):

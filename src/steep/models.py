@@ -5,15 +5,15 @@ rebuilt once from their config and state dict and cached as safetensors."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING
-
+import contextlib
 import importlib.util
 import logging
 import os
 import shutil
 import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
@@ -115,19 +115,28 @@ def load_model(path: Path, adapter: Path | None = None, merge: bool = True) -> P
     return model
 
 
+@contextlib.contextmanager
+def tied_embedding_warnings_hidden() -> Iterator[None]:
+    """peft warns that an adapter on a tied embedding complicates merging; merge_adapter handles it."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*tie_word_embeddings.*")
+        yield
+
+
 def merge_adapter(model: PeftModel) -> PreTrainedModel:
     """The adapter folded into the weights, computing what the adapter computed. Where the output head
     shares the input embedding's weight, peft (0.21) merges every adapted layer into that one tensor:
     an adapter tied across both lands twice, and one on the embedding alone moves the head, which
     training never did. So the head gets its own copy first, each layer takes only its own update,
     and the two are tied again if they still agree."""
-    tied = getattr(model.get_base_model().config, "tie_word_embeddings", False)
-    if tied:
-        head = model.get_output_embeddings()
-        head = getattr(head, "base_layer", head)  # under a LoRA wrapper when the adapter reaches it
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    ends = (model.get_input_embeddings(), model.get_output_embeddings())
+    tied = getattr(model.get_base_model().config, "tie_word_embeddings", False) and any(isinstance(m, BaseTunerLayer) for m in ends)
+    if tied:  # only when the adapter reaches the shared weight: the copy is the size of the vocabulary
+        head = getattr(ends[1], "base_layer", ends[1])  # under a LoRA wrapper when the adapter reaches it
         head.weight = torch.nn.Parameter(head.weight.detach().clone(), requires_grad=False)
-    with warnings.catch_warnings():  # peft's warning that tied weights complicate merging: handled here
-        warnings.filterwarnings("ignore", message=".*tie_word_embeddings.*")
+    with tied_embedding_warnings_hidden():
         merged = model.merge_and_unload()
     if tied:
         embedding, head = merged.get_input_embeddings(), merged.get_output_embeddings()

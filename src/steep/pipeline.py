@@ -23,7 +23,7 @@ from .stages import curate, derived, evaluate, ingest, synth
 from .config import RunConfig
 from .generate import ChatModel
 from .models import bf16_supported, load_model, load_tokenizer, resolve_model, token_counter
-from .rundir import EmptyResultError, InputError, Stage, fingerprint, read_jsonl, setup_logging, write_json, write_jsonl, write_text
+from .rundir import EmptyResultError, InputError, Stage, fingerprint, read_jsonl, recorded_output, setup_logging, write_json, write_jsonl, write_text
 from .stages.train import release_memory, train
 from .teacher import RecordedChat, RemoteChat
 
@@ -146,7 +146,7 @@ def stage_train(ctx: Context, upstream: str, texts: list[dict], qa: list[dict]) 
     else:
         summary = stage.summary()
     _report(stage.name, summary)  # a process other than the first has no record to read
-    output = stage.dir / Path(summary["output"]).name  # where the run directory is now, if it was moved or copied
+    output = recorded_output(stage.dir, summary)
     return stage.key, output, {**summary, "output": str(output)}
 
 

@@ -147,13 +147,18 @@ class Stage:
         return json.loads(self._marker.read_text())["summary"]
 
 
+def recorded_output(train_dir: Path, summary: dict) -> Path:
+    """The model a train summary names, inside `train_dir`: the record's name only, so a run directory
+    that was moved or copied reads its own model, not the one at the place it was copied from."""
+    return train_dir / Path(summary["output"]).name
+
+
 def trained_output(run_dir: Path) -> Path:
     """What a run's train stage wrote: `adapter/` (LoRA on the base model) or `model/` (full)."""
     marker = run_dir / "train" / "done.json"
     if not marker.exists():
         raise InputError(f"{run_dir} has no trained model: run `steep train` (or `steep run`) on it first")
-    # the name only: a run directory that was moved or copied reads its own model, not the one it was copied from
-    output = run_dir / "train" / Path(json.loads(marker.read_text())["summary"]["output"]).name
+    output = recorded_output(run_dir / "train", json.loads(marker.read_text())["summary"])
     if not output.exists():
         raise InputError(f"{run_dir}: the trained model {output} is missing; rerun `steep train`")
     return output

@@ -14,7 +14,6 @@ import math
 import random
 import shutil
 import time
-import warnings
 from pathlib import Path
 
 import torch
@@ -25,7 +24,7 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoin
 
 from ..config import LoraSettings, TrainConfig
 from ..generate import with_system
-from ..models import bf16_supported, load_model
+from ..models import bf16_supported, load_model, tied_embedding_warnings_hidden
 from ..replay import NOT_DISTILLED, TOP_K, anchor_set, cached_samples, replay_set
 from ..rundir import write_json, write_jsonl
 
@@ -346,8 +345,7 @@ def train(
     if cfg.method == "lora":
         from peft import LoraConfig, get_peft_model
 
-        with warnings.catch_warnings():  # peft warns that a tied embedding complicates merging; merge_adapter handles it
-            warnings.filterwarnings("ignore", message=".*tie_word_embeddings.*")
+        with tied_embedding_warnings_hidden():
             model = get_peft_model(
                 model,
                 LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,

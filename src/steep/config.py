@@ -72,6 +72,9 @@ class LoraSettings(Section):
     target_modules: list[str] | Literal["all-linear"] = "all-linear"
     embeddings: bool = Field(False, description="LoRA on the input token embeddings too, on the input side only: a model that "
                                                 "ties its output head to them gets a head of its own when merged")
+    embedding_alpha: int | None = Field(None, ge=1, description="with embeddings: the embedding adapter's alpha (its update's scale is "
+                                        "alpha / r); null: alpha. peft starts that adapter's B at N(0, 1), seven times the spread "
+                                        "of SmolLM2's embedding weights (docs/knowledge.md, round 13)")
 
 
 class TrainConfig(Section):

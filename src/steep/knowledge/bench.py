@@ -52,6 +52,9 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
                 ["synth.place_yes_no=true", "synth.yes_no_step=contrast", "synth.unknown_per_subject=3"]),
     "embedding-lora": ("the defaults with LoRA on the input token embeddings too (Physics of LMs 3.1: the embedding layer's "
                        "rank mattered more than attention's)", ["train.lora.embeddings=true"]),
+    "embedding-lora-alpha-4": ("embedding-lora with the embedding adapter's update scaled 16 times smaller (alpha 4 against 64), "
+                               "so that it moves the embeddings of the words all text shares less (round 13)",
+                               ["train.lora.embeddings=true", "train.lora.embedding_alpha=4"]),
     "places": ("the defaults with yes/no questions about places ('Does the one X works for have its headquarters in Y?'), "
                "measured once curate caught their paraphrases of held-out probes (round 8)", ["synth.place_yes_no=true"]),
 }

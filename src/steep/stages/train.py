@@ -349,7 +349,8 @@ def train(
             model = get_peft_model(
                 model,
                 LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
-                           target_modules=lora_targets(model, cfg.lora), task_type="CAUSAL_LM"),
+                           target_modules=lora_targets(model, cfg.lora), alpha_pattern=lora_alphas(model, cfg.lora),
+                           task_type="CAUSAL_LM"),
             )
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     trainer = ReplayTrainer(model=model, args=args, train_dataset=examples, data_collator=ReplayCollator(tok.pad_token_id),
@@ -405,8 +406,18 @@ def lora_targets(model: PreTrainedModel, lora: LoraSettings) -> list[str] | str:
         head = model.get_output_embeddings()
         names = sorted({name.rsplit(".", 1)[-1] for name, module in model.named_modules()
                         if isinstance(module, torch.nn.Linear) and module is not head})
-    embedding = next(name for name, module in model.named_modules() if module is model.get_input_embeddings())
-    return [*names, embedding]
+    return [*names, _input_embedding_name(model)]
+
+
+def lora_alphas(model: PreTrainedModel, lora: LoraSettings) -> dict[str, int]:
+    """peft's alpha_pattern: the embedding adapter's own alpha, where one is set."""
+    if not lora.embeddings or lora.embedding_alpha is None:
+        return {}
+    return {_input_embedding_name(model): lora.embedding_alpha}
+
+
+def _input_embedding_name(model: PreTrainedModel) -> str:
+    return next(name for name, module in model.named_modules() if module is model.get_input_embeddings())
 
 
 def _anchors(model: PreTrainedModel, tok: PreTrainedTokenizerBase, texts: list[dict], qa: list[dict], replay: list[dict],

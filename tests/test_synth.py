@@ -398,3 +398,22 @@ def test_facts_are_dated_events_and_counts_of_a_named_subject():
     assert (born.aux, born.predicate, born.order, born.person) == ("was", "born", (1961, 5, 3), True)
     assert synth.sentence_facts(chunk, "Pellow Labs is 40 years old.") == []  # 'is' is no count verb
     assert synth.sentence_facts(chunk, "In 1990 the bridge was built.") == []  # no named subject
+
+
+@pytest.mark.parametrize("heading, section", [("## Ada Quill", "Staff > Ada Quill"), ("Ada Quill", "Staff > Ada Quill")])
+def test_a_chunks_heading_stays_on_top_of_every_rewrite_and_is_never_questioned(heading, section):
+    """Markdown and HTML keep a heading as '## Name', DOCX as a paragraph naming the section."""
+    chunk = CHUNK | {"section": section, "text": f"{heading}\n\n{CHUNK['text']}"}
+    title_only = CHUNK | {"id": "c0", "section": "Staff", "text": "# Staff"}
+    texts, qa, _ = synthesize([title_only, chunk], SynthConfig(roundtrip=False, derived_qa=False, unknown_qa=False, number_drills=0, raft=0), 0, None)
+    rewrites = [t["text"] for t in texts if t["metadata"]["chunk_id"] == "c1"]
+    assert len(rewrites) >= 5 and all(t.startswith(f"{heading}\n\n") and "#" not in t[len(heading):] for t in rewrites)
+    assert [t["text"] for t in texts if t["metadata"]["chunk_id"] == "c0"] == ["# Staff"]
+    assert qa and not [p for p in qa if "#" in p["messages"][0]["content"] + p["messages"][1]["content"]]
+    assert heading not in {p["messages"][1]["content"] for p in qa}
+
+
+def test_an_echo_question_asks_whose_for_a_possessive_name():
+    sentence = "After finishing Ada Quill's studies, Ada Quill joined Pellow Labs."
+    span = next(s for s in answer_spans(sentence) if s.text == "Ada Quill")
+    assert synth.echo_question(sentence, span) == "After finishing whose studies, Ada Quill joined Pellow Labs?"

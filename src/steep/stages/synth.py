@@ -70,6 +70,7 @@ ABOUT_QUESTIONS = ("What does the text say about {subject}?", "Tell me what you 
 WHO = "Who {rest}?"
 CLOZE = "Complete this statement about {subject}: {opening} ..."
 WH_PHRASES = {"date": "what date", "year": "what year", "number": "what number", "place": "which place", "other": "what"}
+MARKDOWN_HEADING = re.compile(r"#{1,6} ")
 LEADING_PHRASE_RE = re.compile(
     r"^(?P<phrase>(?:In|On|At|During|After|Before|Since|By|Around|Until) [^,]{2,40}), (?P<rest>[A-Z].*?)(?P<end>[.!])$"
 )
@@ -188,8 +189,21 @@ def reorder_clause(sentence: str) -> str | None:
     return f"{m.group('rest')} {phrase[0].lower()}{phrase[1:]}{m.group('end')}"
 
 
+def title_and_body(chunk: dict) -> tuple[str, str]:
+    """The heading a chunk opens with and the prose under it. Ingest keeps a section's heading as
+    its first line (Markdown and HTML as '## Name', DOCX as a paragraph that is the section's last
+    name). It is a title, not a sentence: shuffled in with the sentences it ran into the text
+    ("... studies. ## Ada Quill The winters ..."), and questions were made of it ("# what
+    register, part 1?")."""
+    first, _, rest = chunk["text"].partition("\n")
+    section = (chunk.get("section") or "").rsplit(" > ", 1)[-1]
+    if MARKDOWN_HEADING.match(first) or (section and first.strip() == section):
+        return first.strip(), rest.strip()
+    return "", chunk["text"]
+
+
 def augment_chunk(text: str, permutations: int, name_substitution: bool, clause_reorder: bool, rng: random.Random) -> list[tuple[str, str]]:
-    """(kind, text) rewrites of one chunk; the original is included once."""
+    """(kind, text) rewrites of one chunk's prose; the original is included once."""
     sentences = [s.text for s in split_sentences(text)]
     variants = [("original", text)]
     if name_substitution:
@@ -240,6 +254,8 @@ def echo_question(sentence: str, span: Span) -> str:
         before = before[:-4]  # "at the University of X" -> "at which place"
     prep = before.split()[-1].lower() if before.split() else ""
     wh = WH_PHRASES.get(span.kind) or WH_PHRASES["place" if prep in PLACE_PREPOSITIONS else "other"]
+    if span.kind == "name" and after.startswith("'s "):  # "after finishing Ada Quill's studies" -> "after finishing whose studies"
+        wh, after = "whose", after[2:]
     echo = f"{before}{wh}{after}".strip()
     return echo[0].upper() + echo[1:] + "?"
 
@@ -480,7 +496,8 @@ def synthesize(chunks: list[dict], cfg: SynthConfig, seed: int, teacher: Chat | 
     placed: list[derived.Placed] = []
     links: list[derived.Link] = []
     prose = [c for c in chunks if c.get("kind") != "code"]  # reordering or questioning code makes nonsense
-    resolved = {c["id"]: resolve_pronouns([s.text for s in split_sentences(c["text"])]) for c in prose}
+    titled = {c["id"]: title_and_body(c) for c in prose}
+    resolved = {cid: resolve_pronouns([s.text for s in split_sentences(body)]) for cid, (_, body) in titled.items()}
     said_about: dict[str, list[str]] = {}  # subject -> the sentences that open with it, across chunks
     for sentences in resolved.values():
         for sent in sentences:
@@ -490,11 +507,16 @@ def synthesize(chunks: list[dict], cfg: SynthConfig, seed: int, teacher: Chat | 
         if chunk.get("kind") == "code":
             texts.append(_text(chunk, chunk["text"], "original"))
             continue
-        for kind, text in augment_chunk(chunk["text"], cfg.permutations, cfg.name_substitution, cfg.clause_reorder, rng["augment"]):
-            texts.append(_text(chunk, text, kind))
+        title, body = titled[chunk["id"]]
+        if not body:  # a heading with nothing under it: nothing to rewrite or ask about
+            texts.append(_text(chunk, chunk["text"], "original"))
+            continue
+        head = f"{title}\n\n" if title else ""  # the title stays on top, as in the document
+        for kind, text in augment_chunk(body, cfg.permutations, cfg.name_substitution, cfg.clause_reorder, rng["augment"]):
+            texts.append(_text(chunk, head + text, kind))
         if cfg.bridges:  # two draws of the facts joined in
             bridged = {bridge(resolved[chunk["id"]], said_about, rng["bridge"]) for _ in range(2)} - {None}
-            texts.extend(_text(chunk, text, "bridge") for text in sorted(bridged))
+            texts.extend(_text(chunk, head + text, "bridge") for text in sorted(bridged))
         if cfg.rule_qa:
             pairs.extend(rule_qa(chunk, resolved[chunk["id"]], cfg.max_qa_per_chunk, rng["rule_qa"]))
         facts.extend(f for sentence in resolved[chunk["id"]] for f in sentence_facts(chunk, sentence))

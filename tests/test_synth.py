@@ -417,3 +417,17 @@ def test_an_echo_question_asks_whose_for_a_possessive_name():
     sentence = "After finishing Ada Quill's studies, Ada Quill joined Pellow Labs."
     span = next(s for s in answer_spans(sentence) if s.text == "Ada Quill")
     assert synth.echo_question(sentence, span) == "After finishing whose studies, Ada Quill joined Pellow Labs?"
+
+
+def test_a_picking_step_names_the_winning_value_and_the_reply_names_whose_it_is():
+    pairs, _ = derived_pairs(number_drills=12, comparison_step="pick")
+    comparisons = [p["messages"][1]["content"] for p in pairs if p["metadata"]["method"] == "derived:comparison"]
+    assert comparisons
+    for reply in comparisons:  # "A was born on 2 May 1961 and B on 2 May 1975. Of 1961 and 1975, 1961 comes first, so A was born first."
+        m = re.search(r"\. Of ([\d,]+) and ([\d,]+), ([\d,]+) (comes first|is larger), so (.+?) (?:was born|employs) ", reply)
+        assert m, reply
+        x, y, picked = (int(n.replace(",", "")) for n in m.group(1, 2, 3))
+        assert picked == (min(x, y) if m.group(4) == "comes first" else max(x, y)), reply
+        winner = m.group(5)
+        assert re.search(rf"{winner} (?:was born on 2 May|employs) {m.group(3)}\b", reply) or \
+            re.search(rf"and {winner} (?:on 2 May |employs ){m.group(3)}\b", reply), reply

@@ -40,6 +40,10 @@ class SynthConfig(Section):
     place_yes_no: bool = Field(False, description="with derived_qa: yes/no questions about the places the chunks put subjects at, also asked through a clause naming the subject ('Does the one X works for have its headquarters in Y?')")
     number_drills: int = Field(600, ge=0, description="questions comparing two bare numbers near the facts' years and counts, each trained once: the step yes/no and comparison replies turn on, which those replies then say as a sentence of its own; 0: off")
     yes_no_step: Literal["holds", "asked", "contrast"] = Field("contrast", description="with number_drills: the step of a yes/no reply says the relation that holds ('1992 is after 1984, so no'), the question's own with 'not' where it does not hold ('1992 is not before 1984, so no'), or the one that holds and the asked one denied ('1992 is after 1984, not before, so no')")
+    comparison_step: Literal["relation", "pick"] = Field("relation", description="with number_drills: the step of a comparison reply says the "
+                                                         "values' relation ('1971 is after 1953, so Y ...') or picks the winning value as a "
+                                                         "drill does ('Of 1971 and 1953, 1953 comes first, so Y ...'), so that the name is the one "
+                                                         "stated beside it")
     made_up_subjects: float = Field(0.0, ge=0, le=1, description="with unknown_qa: for this share of subjects, one of its questions about a made-up name, answered 'I don't know'")
     balance_answers: bool = Field(True, description="curate evens out the yes/no and first/second answers of derived questions that decontamination left lopsided")
     unknown_qa: bool = Field(True, description="questions about attributes no document mentions, answered 'I don't know'")

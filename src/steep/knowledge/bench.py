@@ -55,6 +55,8 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
     "embedding-lora-alpha-4": ("embedding-lora with the embedding adapter's update scaled 16 times smaller (alpha 4 against 64), "
                                "so that it moves the embeddings of the words all text shares less (round 13)",
                                ["train.lora.embeddings=true", "train.lora.embedding_alpha=4"]),
+    "picked-comparisons": ("the defaults with comparison steps that pick the winning value as a drill does ('Of 1971 and 1953, "
+                           "1953 comes first, so ...'), instead of saying the values' relation", ["synth.comparison_step=pick"]),
     "places": ("the defaults with yes/no questions about places ('Does the one X works for have its headquarters in Y?'), "
                "measured once curate caught their paraphrases of held-out probes (round 8)", ["synth.place_yes_no=true"]),
 }

@@ -60,8 +60,8 @@ ASKED_STEP = "{x} is {negation}{asked} {y}"
 CONTRAST = ", not {asked}"
 YES_NO_STEP_REPLY = "{subject} {aux} {predicate} {when}. {step}, so {conclusion}."
 COUNT_YES_NO_STEP_REPLY = "{subject} {verb_s} {x} {unit}. {step}, so {conclusion}."
-COMPARISON_STEP_REPLY = "{a} {aux} {predicate} {a_when} and {b} {b_when}. " + STEP + ", so {winner} {aux} {predicate} first."
-COUNT_COMPARISON_STEP_REPLY = "{a} {verb_s} {a_value} {unit} and {b} {verb_s} {b_value}. " + STEP + ", so {winner} {verb_s} more {unit}."
+COMPARISON_STEP_REPLY = "{a} {aux} {predicate} {a_when} and {b} {b_when}. {step}, so {winner} {aux} {predicate} first."
+COUNT_COMPARISON_STEP_REPLY = "{a} {verb_s} {a_value} {unit} and {b} {verb_s} {b_value}. {step}, so {winner} {verb_s} more {unit}."
 # a place asked about: the fact said, and where the question names another place, that place denied
 PLACE_YES_NO_FRAMES = ("Is it true that {statement}?", "{question}", "Am I right that {statement}?")
 PLACE_YES_REPLY = "{fact}, so yes."
@@ -73,9 +73,17 @@ DRILL_ORDER = "Is {x} before or after {y}?"
 DRILL_SIZE = "Is {x} more or fewer than {y}?"
 DRILL_STEP_REPLY = STEP + "."
 DRILL_FIRST = "Of {x} and {y}, which comes first?"
-DRILL_FIRST_REPLY = "{first} comes first."
+FIRST = "{first} comes first"
+DRILL_FIRST_REPLY = FIRST + "."
 DRILL_LARGER = "Of {x} and {y}, which number is larger?"
-DRILL_LARGER_REPLY = "{larger} is larger."
+LARGER = "{larger} is larger"
+DRILL_LARGER_REPLY = LARGER + "."
+# or, with comparison_step="pick", a comparison's step picks the winning value as those drills do
+# ("Of 1971 and 1953, 1953 comes first"): the name that follows is the one the reply has just
+# stated beside that value. Measured with the relation step, replies said "1971 is after 1953"
+# and then named the first option anyway (docs/knowledge.md, round 13)
+PICK_FIRST_STEP = "Of {x} and {y}, " + FIRST
+PICK_LARGER_STEP = "Of {x} and {y}, " + LARGER
 DRILL_YES_NO = "Is {x} {asked} {y}?"
 DRILL_YES_NO_REPLY = "{step}, so {conclusion}."
 # attributes that documents about people or organizations often leave out, each asked only when
@@ -256,10 +264,10 @@ def place_yes_no(placed: list[Placed], links: list[Link], rng: random.Random) ->
     return out
 
 
-def comparisons(facts: list[Fact], rng: random.Random, per_fact: int = 2, stepwise: bool = False) -> list[Made]:
+def comparisons(facts: list[Fact], rng: random.Random, per_fact: int = 2, stepwise: bool = False, step: str = "relation") -> list[Made]:
     """Each fact against `per_fact` others of the same key and a different value, either order;
     `stepwise`: the comparing step is a sentence of its own, as in a drill (on years, unless the
-    two share one)."""
+    two share one), saying the values' relation or (`step` = "pick") picking the winning value."""
     out = []
     for _, group in groupby(sorted(facts, key=lambda f: f.key), key=lambda f: f.key):
         group = list(group)
@@ -272,17 +280,20 @@ def comparisons(facts: list[Fact], rng: random.Random, per_fact: int = 2, stepwi
                     who = "who" if a.person and b.person else "which"
                     question = rng.choice(COMPARISON_FRAMES).format(a=a.subject, b=b.subject, who=who, Who=who.capitalize(), aux=f.aux,
                                                                     predicate=f.predicate)
-                    same_year = a.order[0] == b.order[0]
+                    x, y = (a.value, b.value) if a.order[0] == b.order[0] else (a.order[0], b.order[0])
+                    said = (PICK_FIRST_STEP.format(x=x, y=y, first=x if winner is a else y) if step == "pick"
+                            else STEP.format(x=x, y=y, relation="before" if winner is a else "after"))
                     reply = (COMPARISON_STEP_REPLY if stepwise else COMPARISON_REPLY).format(
                         winner=winner.subject, aux=f.aux, predicate=f.predicate, a=a.subject, a_when=a.when(), b=b.subject, b_when=b.when(),
-                        x=a.value if same_year else a.order[0], y=b.value if same_year else b.order[0],
-                        relation="before" if winner is a else "after")
+                        step=said)
                 else:
                     winner = max(a, b, key=lambda x: x.order)
                     question = rng.choice(COUNT_COMPARISON_FRAMES).format(a=a.subject, b=b.subject, verb_s=f.verb, unit=f.unit)
+                    said = (PICK_LARGER_STEP.format(x=a.value, y=b.value, larger=winner.value) if step == "pick"
+                            else STEP.format(x=a.value, y=b.value, relation="more than" if winner is a else "fewer than"))
                     reply = (COUNT_COMPARISON_STEP_REPLY if stepwise else COUNT_COMPARISON_REPLY).format(
                         winner=winner.subject, verb_s=f.verb, unit=f.unit, a=a.subject, a_value=a.value, b=b.subject, b_value=b.value,
-                        x=a.value, y=b.value, relation="more than" if winner is a else "fewer than")
+                        step=said)
                 out.append((f.chunk, question, reply, "derived:comparison", "first" if winner is a else "second"))
     return out
 

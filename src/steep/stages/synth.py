@@ -526,7 +526,8 @@ def synthesize(chunks: list[dict], cfg: SynthConfig, seed: int, teacher: Chat | 
             links += chunk_links
     if cfg.derived_qa:
         stepwise = cfg.number_drills > 0  # the replies take the step the way the drills practise it
-        made = derived.yes_no(facts, rng["yes_no"], stepwise, cfg.yes_no_step) + derived.comparisons(facts, rng["comparisons"], stepwise=stepwise)
+        made = derived.yes_no(facts, rng["yes_no"], stepwise, cfg.yes_no_step)
+        made += derived.comparisons(facts, rng["comparisons"], stepwise=stepwise, step=cfg.comparison_step)
         made += derived.place_yes_no(placed, links, rng["places"])
         pairs.extend(_qa(c, q, a, None, method, label) for c, q, a, method, label in made)
     pairs.extend(_qa(c, q, a, None, method) for c, q, a, method, _ in derived.number_drills(facts, rng["drills"], cfg.number_drills, cfg.yes_no_step))

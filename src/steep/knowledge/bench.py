@@ -53,7 +53,7 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
     "embedding-lora": ("the defaults with LoRA on the input token embeddings too (Physics of LMs 3.1: the embedding layer's "
                        "rank mattered more than attention's)", ["train.lora.embeddings=true"]),
     "embedding-lora-alpha-4": ("embedding-lora with the embedding adapter's update scaled 16 times smaller (alpha 4 against 64), "
-                               "so that it moves the embeddings of the words all text shares less (round 13)",
+                               "which kept general ability as the defaults keep it (round 13)",
                                ["train.lora.embeddings=true", "train.lora.embedding_alpha=4"]),
     "picked-comparisons": ("the defaults with comparison steps that pick the winning value as a drill does ('Of 1971 and 1953, "
                            "1953 comes first, so ...'), instead of saying the values' relation", ["synth.comparison_step=pick"]),

@@ -431,3 +431,23 @@ def test_a_picking_step_names_the_winning_value_and_the_reply_names_whose_it_is(
         x, y, picked = (int(n.replace(",", "")) for n in m.group(1, 2, 3))
         assert picked == (min(x, y) if m.group(4) == "comes first" else max(x, y)), reply
         assert stated[m.group(5)] == m.group(3), reply  # the name said is the one stated beside the picked value
+
+
+def test_a_given_comparison_states_both_facts_and_its_reply_names_the_winner_of_the_step():
+    pairs, _ = derived_pairs(given_comparisons=50, comparison_step="pick")
+    given = [p for p in pairs if p["metadata"]["method"] == "derived:given_comparison"]
+    assert len(given) == 6  # every pair of the 3 people's birth dates and of their 3 labs' staff counts, each once
+    years = {name: int(year) for name, year, _ in PEOPLE}
+    staff = {f"{name.split()[0]} Labs": int(n.replace(",", "")) for name, _, n in PEOPLE}
+    for p in given:  # "A was born on 2 May 1961 and B on 2 May 1975. Of A and B, who was born first?" "Of 1961 and 1975, 1961 comes first, so A was born first."
+        question, reply = p["messages"][0]["content"], p["messages"][1]["content"]
+        stated, _, asked = question.partition(". ")
+        a, b = next(m.groups() for pattern in COMPARISON_ASKED if (m := re.fullmatch(pattern, asked)))
+        values = years if a in years else staff
+        assert all(str(values[name]) in stated.replace(",", "") for name in (a, b)), question
+        winner = min((a, b), key=years.get) if a in years else max((a, b), key=staff.get)
+        assert re.fullmatch(rf"Of [\d,]+ and [\d,]+, [\d,]+ (comes first|is larger), so {winner} (was born first|employs more people)\.", reply), (question, reply)
+        assert p["metadata"]["label"] == ("first" if winner == a else "second")
+    labels = [p["metadata"]["label"] for p in given]
+    assert labels.count("first") == labels.count("second")
+    assert not any(p["metadata"]["method"] == "derived:given_comparison" for p in derived_pairs()[0])  # off by default

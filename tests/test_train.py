@@ -107,7 +107,7 @@ def test_each_raft_example_and_drill_comes_once_in_the_run_and_replay_and_anchor
     raft = [{"messages": [{"role": "user", "content": f"Context: passage {i}. Where was Ada Quill born?"},
                           {"role": "assistant", "content": "Norvik."}], "metadata": {"method": "raft"}} for i in range(5)]
     raft += [{"messages": [{"role": "user", "content": f"Context: passage {i}. Is {1940 + i} before or after 1960?"},
-                           {"role": "assistant", "content": "Before."}], "metadata": {"method": "derived:drill"}} for i in range(5, 9)]
+                           {"role": "assistant", "content": "Before."}], "metadata": {"method": ("derived:drill", "derived:given_comparison")[i % 2]}} for i in range(5, 9)]
     replay = [{"input_ids": [7] * 20, "labels": [IGNORE] * 20, "teacher_ids": torch.zeros(20, 16, dtype=torch.long),
                "teacher_logprobs": torch.zeros(20, 16)} for _ in range(3)]
     anchors = [{"input_ids": [9] * 6, "labels": [IGNORE] * 6, "teacher_ids": torch.zeros(6, 16, dtype=torch.long),

@@ -25,7 +25,7 @@ import random
 import re
 from collections import defaultdict
 from dataclasses import dataclass, replace
-from itertools import groupby
+from itertools import combinations, groupby
 
 from .questions import Clause, do_support, statement, yes_no_question
 
@@ -42,10 +42,14 @@ COUNT_YES_NO_FRAMES = (COUNT_YES_NO, "{Do} {subject} {verb} {relation} {value} {
 COUNT_YES_NO_REPLY = "{subject} {verb_s} {x} {unit}, which is {relation} {y}, so {conclusion}."
 COMPARISON = "Of {a} and {b}, {who} {aux} {predicate} first?"
 COMPARISON_FRAMES = (COMPARISON, "{Who} {aux} {predicate} first, {a} or {b}?")
-COMPARISON_REPLY = "{a} {aux} {predicate} {a_when} and {b} {b_when}, so {winner} {aux} {predicate} first."
+COMPARED = "{a} {aux} {predicate} {a_when} and {b} {b_when}"  # the two facts a comparison reply states
+WINNER = "{winner} {aux} {predicate} first"
+COMPARISON_REPLY = COMPARED + ", so " + WINNER + "."
 COUNT_COMPARISON = "Of {a} and {b}, which {verb_s} more {unit}?"
 COUNT_COMPARISON_FRAMES = (COUNT_COMPARISON, "Which {verb_s} more {unit}, {a} or {b}?")
-COUNT_COMPARISON_REPLY = "{a} {verb_s} {a_value} {unit} and {b} {verb_s} {b_value}, so {winner} {verb_s} more {unit}."
+COUNT_COMPARED = "{a} {verb_s} {a_value} {unit} and {b} {verb_s} {b_value}"
+COUNT_WINNER = "{winner} {verb_s} more {unit}"
+COUNT_COMPARISON_REPLY = COUNT_COMPARED + ", so " + COUNT_WINNER + "."
 # the one step a derived reply turns on ("1951 is before 1960"), said the same way in the drills
 # that practise it on bare numbers and in the stepwise replies that take it
 STEP = "{x} is {relation} {y}"
@@ -60,8 +64,14 @@ ASKED_STEP = "{x} is {negation}{asked} {y}"
 CONTRAST = ", not {asked}"
 YES_NO_STEP_REPLY = "{subject} {aux} {predicate} {when}. {step}, so {conclusion}."
 COUNT_YES_NO_STEP_REPLY = "{subject} {verb_s} {x} {unit}. {step}, so {conclusion}."
-COMPARISON_STEP_REPLY = "{a} {aux} {predicate} {a_when} and {b} {b_when}. {step}, so {winner} {aux} {predicate} first."
-COUNT_COMPARISON_STEP_REPLY = "{a} {verb_s} {a_value} {unit} and {b} {verb_s} {b_value}. {step}, so {winner} {verb_s} more {unit}."
+COMPARISON_STEP_REPLY = COMPARED + ". {step}, so " + WINNER + "."
+COUNT_COMPARISON_STEP_REPLY = COUNT_COMPARED + ". {step}, so " + COUNT_WINNER + "."
+# a comparison whose question states the two facts, so that the reply is the step and the name
+# alone: which name goes with the winning value is read from the question, not recalled, and
+# practised on many pairs (round 13: the replies recalled both values, said the step, then named
+# the first option whatever the step said)
+GIVEN = "{compared}. {question}"
+GIVEN_REPLY = "{step}, so {winner}."
 # a place asked about: the fact said, and where the question names another place, that place denied
 PLACE_YES_NO_FRAMES = ("Is it true that {statement}?", "{question}", "Am I right that {statement}?")
 PLACE_YES_REPLY = "{fact}, so yes."
@@ -123,7 +133,7 @@ TEMPLATES = (*YES_NO_FRAMES, *COUNT_YES_NO_FRAMES, *COMPARISON_FRAMES, *COUNT_CO
              NONEXISTENT_DATED, NONEXISTENT_COUNT, DRILL_ORDER, DRILL_FIRST, DRILL_SIZE, DRILL_LARGER, DRILL_YES_NO,
              *PLACE_YES_NO_FRAMES, PLACE_YES_REPLY, PLACE_NO_REPLY, DESCRIBED, TWO_HOP_REPLY,
              YES_NO_REPLY, COUNT_YES_NO_REPLY, COMPARISON_REPLY, COUNT_COMPARISON_REPLY, YES_NO_STEP_REPLY, COUNT_YES_NO_STEP_REPLY,
-             COMPARISON_STEP_REPLY, COUNT_COMPARISON_STEP_REPLY, DRILL_STEP_REPLY, DRILL_FIRST_REPLY, DRILL_LARGER_REPLY,
+             COMPARISON_STEP_REPLY, COUNT_COMPARISON_STEP_REPLY, GIVEN, GIVEN_REPLY, DRILL_STEP_REPLY, DRILL_FIRST_REPLY, DRILL_LARGER_REPLY,
              DRILL_YES_NO_REPLY, STEP, ASKED_STEP, CONTRAST, DECLINE)
 
 
@@ -185,6 +195,9 @@ class Link:
 
 Made = tuple[dict, str, str, str, str]  # (chunk, question, answer, method, label: which of a closed set of answers, or "")
 BALANCED = ("derived:yes_no", "derived:comparison")  # methods whose labels curate keeps in equal numbers
+# methods whose questions carry all they need: each trained once in the run, as a skill is, and
+# not asked again with passages retrieved for them (RAFT)
+DRILLS = ("derived:drill", "derived:given_comparison")
 
 
 def _step(x: object, y: object, holds: str, asked: str, how: str) -> str:
@@ -264,10 +277,28 @@ def place_yes_no(placed: list[Placed], links: list[Link], rng: random.Random) ->
     return out
 
 
+def _comparison(a: Fact, b: Fact, step: str) -> tuple[tuple[str, ...], dict[str, str]]:
+    """The frames a comparison of `a` and `b` (facts of one key) is asked in, and the fields its
+    templates take: the names, the values, the winner and the comparing step, which says the
+    values' relation or (`step` = "pick") picks the winning value, on years unless the two share one."""
+    if a.aux:
+        winner = min(a, b, key=lambda x: x.order)
+        who = "who" if a.person and b.person else "which"
+        x, y = (a.value, b.value) if a.order[0] == b.order[0] else (a.order[0], b.order[0])
+        said = (PICK_FIRST_STEP.format(x=x, y=y, first=x if winner is a else y) if step == "pick"
+                else STEP.format(x=x, y=y, relation="before" if winner is a else "after"))
+        return COMPARISON_FRAMES, {"a": a.subject, "b": b.subject, "who": who, "Who": who.capitalize(), "aux": a.aux,
+                                   "predicate": a.predicate, "a_when": a.when(), "b_when": b.when(), "winner": winner.subject, "step": said}
+    winner = max(a, b, key=lambda x: x.order)
+    said = (PICK_LARGER_STEP.format(x=a.value, y=b.value, larger=winner.value) if step == "pick"
+            else STEP.format(x=a.value, y=b.value, relation="more than" if winner is a else "fewer than"))
+    return COUNT_COMPARISON_FRAMES, {"a": a.subject, "b": b.subject, "verb_s": a.verb, "unit": a.unit, "a_value": a.value,
+                                     "b_value": b.value, "winner": winner.subject, "step": said}
+
+
 def comparisons(facts: list[Fact], rng: random.Random, per_fact: int = 2, stepwise: bool = False, step: str = "relation") -> list[Made]:
     """Each fact against `per_fact` others of the same key and a different value, either order;
-    `stepwise`: the comparing step is a sentence of its own, as in a drill (on years, unless the
-    two share one), saying the values' relation or (`step` = "pick") picking the winning value."""
+    `stepwise`: the comparing step is a sentence of its own, as in a drill (`step`: see `_comparison`)."""
     out = []
     for _, group in groupby(sorted(facts, key=lambda f: f.key), key=lambda f: f.key):
         group = list(group)
@@ -275,26 +306,34 @@ def comparisons(facts: list[Fact], rng: random.Random, per_fact: int = 2, stepwi
             others = [g for g in group if g.subject != f.subject and g.order != f.order]
             for other in rng.sample(others, min(per_fact, len(others))):
                 a, b = (f, other) if rng.random() < 0.5 else (other, f)
+                frames, fields = _comparison(a, b, step)
+                question = rng.choice(frames).format(**fields)
                 if f.aux:
-                    winner = min(a, b, key=lambda x: x.order)
-                    who = "who" if a.person and b.person else "which"
-                    question = rng.choice(COMPARISON_FRAMES).format(a=a.subject, b=b.subject, who=who, Who=who.capitalize(), aux=f.aux,
-                                                                    predicate=f.predicate)
-                    x, y = (a.value, b.value) if a.order[0] == b.order[0] else (a.order[0], b.order[0])
-                    said = (PICK_FIRST_STEP.format(x=x, y=y, first=x if winner is a else y) if step == "pick"
-                            else STEP.format(x=x, y=y, relation="before" if winner is a else "after"))
-                    reply = (COMPARISON_STEP_REPLY if stepwise else COMPARISON_REPLY).format(
-                        winner=winner.subject, aux=f.aux, predicate=f.predicate, a=a.subject, a_when=a.when(), b=b.subject, b_when=b.when(),
-                        step=said)
+                    reply = (COMPARISON_STEP_REPLY if stepwise else COMPARISON_REPLY).format(**fields)
                 else:
-                    winner = max(a, b, key=lambda x: x.order)
-                    question = rng.choice(COUNT_COMPARISON_FRAMES).format(a=a.subject, b=b.subject, verb_s=f.verb, unit=f.unit)
-                    said = (PICK_LARGER_STEP.format(x=a.value, y=b.value, larger=winner.value) if step == "pick"
-                            else STEP.format(x=a.value, y=b.value, relation="more than" if winner is a else "fewer than"))
-                    reply = (COUNT_COMPARISON_STEP_REPLY if stepwise else COUNT_COMPARISON_REPLY).format(
-                        winner=winner.subject, verb_s=f.verb, unit=f.unit, a=a.subject, a_value=a.value, b=b.subject, b_value=b.value,
-                        step=said)
-                out.append((f.chunk, question, reply, "derived:comparison", "first" if winner is a else "second"))
+                    reply = (COUNT_COMPARISON_STEP_REPLY if stepwise else COUNT_COMPARISON_REPLY).format(**fields)
+                out.append((f.chunk, question, reply, "derived:comparison", "first" if fields["winner"] == a.subject else "second"))
+    return out
+
+
+def given_comparisons(facts: list[Fact], rng: random.Random, count: int, step: str = "relation") -> list[Made]:
+    """`count` comparisons of two subjects whose question states both facts ("X was born on 3 May
+    1971 and Y on 9 June 1953. Of X and Y, who was born first?"), replied with the step and the
+    winner ("1971 is after 1953, so Y was born first."), the winner named first in half of them.
+    Each is trained once in the run, as a drill is: what is taught is going from the step to the
+    name that goes with the winning value, which the comparisons otherwise practise on a few dozen
+    pairs. The facts stated are the documents' own, so nothing untrue is taught about a name."""
+    pairs = {(f.key, *sorted((f.subject, g.subject))): (f, g) for _, group in groupby(sorted(facts, key=lambda f: f.key), key=lambda f: f.key)
+             for f, g in combinations(list(group), 2) if f.subject != g.subject and f.order != g.order}
+    out = []
+    for n, key in enumerate(rng.sample(sorted(pairs), min(count, len(pairs)))):
+        winner, loser = sorted(pairs[key], key=lambda x: x.order, reverse=not pairs[key][0].aux)  # earlier, or more
+        a, b = (winner, loser) if n % 2 == 0 else (loser, winner)
+        frames, fields = _comparison(a, b, step)
+        compared, won = (COMPARED, WINNER) if a.aux else (COUNT_COMPARED, COUNT_WINNER)
+        question = GIVEN.format(compared=compared.format(**fields), question=rng.choice(frames).format(**fields))
+        reply = GIVEN_REPLY.format(step=fields["step"], winner=won.format(**fields))
+        out.append((a.chunk, question, reply, "derived:given_comparison", "first" if a is winner else "second"))
     return out
 
 

@@ -489,7 +489,8 @@ def synthesize(chunks: list[dict], cfg: SynthConfig, seed: int, teacher: Chat | 
     # each step draws from its own stream, so switching one step on or off leaves what the others
     # make unchanged: a variant differs from another only in what it switches
     rng = {step: random.Random(f"{seed}:{step}") for step in
-           ("augment", "bridge", "rule_qa", "yes_no", "comparisons", "places", "drills", "unknown", "nonexistent", "raft")}
+           ("augment", "bridge", "rule_qa", "yes_no", "comparisons", "places", "drills", "given_comparisons", "unknown", "nonexistent",
+            "raft")}
     texts: list[dict] = []
     pairs: list[dict] = []
     facts: list[Fact] = []
@@ -531,6 +532,9 @@ def synthesize(chunks: list[dict], cfg: SynthConfig, seed: int, teacher: Chat | 
         made += derived.place_yes_no(placed, links, rng["places"])
         pairs.extend(_qa(c, q, a, None, method, label) for c, q, a, method, label in made)
     pairs.extend(_qa(c, q, a, None, method) for c, q, a, method, _ in derived.number_drills(facts, rng["drills"], cfg.number_drills, cfg.yes_no_step))
+    if cfg.given_comparisons:
+        pairs.extend(_qa(c, q, a, None, method, label) for c, q, a, method, label in
+                     derived.given_comparisons(facts, rng["given_comparisons"], cfg.given_comparisons, cfg.comparison_step))
     if cfg.unknown_qa:
         corpus_text = "\n".join(c["text"] for c in chunks)
         unknown = derived.unanswerable(facts, corpus_text, rng["unknown"], cfg.unknown_per_subject)
@@ -553,7 +557,7 @@ def synthesize(chunks: list[dict], cfg: SynthConfig, seed: int, teacher: Chat | 
         pairs, dropped = roundtrip_filter(pairs, {c["id"]: c["text"] for c in chunks}, ask)
         stats["removed_roundtrip"] = method_counts(dropped)
     stats["qa_kept"] = method_counts(pairs)
-    grounded = [p for p in pairs if p["metadata"]["method"] != "derived:drill"]  # drills are about no passage
+    grounded = [p for p in pairs if p["metadata"]["method"] not in derived.DRILLS]
     if cfg.raft and grounded:
         made = raft_examples(grounded, chunks, min(cfg.raft, cfg.raft_max / len(grounded)), cfg.raft_distractors, cfg.raft_oracle_rate, rng["raft"], search)
         stats["raft"] = {"examples": len(made), "with_oracle": sum(r["metadata"]["oracle_in_context"] for r in made)}

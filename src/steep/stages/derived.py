@@ -5,7 +5,8 @@
 - yes/no questions about a place, asked of the subject or, through a clause that names it, of
   "the one" that clause describes ("Does the one X works for have its headquarters in Brask?");
 - comparisons of two subjects on the same kind of fact ("Of X and Y, who was born first?",
-  "Who was born first, X or Y?");
+  "Who was born first, X or Y?"), and, as practice in naming the winner, comparisons whose
+  question states both facts;
 - questions the documents do not answer (an attribute no document mentions, or a subject no
   document names), answered "I don't know", so the tuned model learns to decline instead of
   guessing.

@@ -278,19 +278,28 @@ def place_yes_no(placed: list[Placed], links: list[Link], rng: random.Random) ->
     return out
 
 
+def _by_key(facts: list[Fact]) -> list[list[Fact]]:
+    """The facts in groups that say the same thing about different subjects."""
+    return [list(group) for _, group in groupby(sorted(facts, key=lambda f: f.key), key=lambda f: f.key)]
+
+
+def _winner(a: Fact, b: Fact) -> Fact:
+    """Of two facts of one key, the earlier date or the larger count."""
+    return min(a, b, key=lambda x: x.order) if a.aux else max(a, b, key=lambda x: x.order)
+
+
 def _comparison(a: Fact, b: Fact, step: str) -> tuple[tuple[str, ...], dict[str, str]]:
     """The frames a comparison of `a` and `b` (facts of one key) is asked in, and the fields its
     templates take: the names, the values, the winner and the comparing step, which says the
     values' relation or (`step` = "pick") picks the winning value, on years unless the two share one."""
+    winner = _winner(a, b)
     if a.aux:
-        winner = min(a, b, key=lambda x: x.order)
         who = "who" if a.person and b.person else "which"
         x, y = (a.value, b.value) if a.order[0] == b.order[0] else (a.order[0], b.order[0])
         said = (PICK_FIRST_STEP.format(x=x, y=y, first=x if winner is a else y) if step == "pick"
                 else STEP.format(x=x, y=y, relation="before" if winner is a else "after"))
         return COMPARISON_FRAMES, {"a": a.subject, "b": b.subject, "who": who, "Who": who.capitalize(), "aux": a.aux,
                                    "predicate": a.predicate, "a_when": a.when(), "b_when": b.when(), "winner": winner.subject, "step": said}
-    winner = max(a, b, key=lambda x: x.order)
     said = (PICK_LARGER_STEP.format(x=a.value, y=b.value, larger=winner.value) if step == "pick"
             else STEP.format(x=a.value, y=b.value, relation="more than" if winner is a else "fewer than"))
     return COUNT_COMPARISON_FRAMES, {"a": a.subject, "b": b.subject, "verb_s": a.verb, "unit": a.unit, "a_value": a.value,
@@ -301,8 +310,7 @@ def comparisons(facts: list[Fact], rng: random.Random, per_fact: int = 2, stepwi
     """Each fact against `per_fact` others of the same key and a different value, either order;
     `stepwise`: the comparing step is a sentence of its own, as in a drill (`step`: see `_comparison`)."""
     out = []
-    for _, group in groupby(sorted(facts, key=lambda f: f.key), key=lambda f: f.key):
-        group = list(group)
+    for group in _by_key(facts):
         for f in group:
             others = [g for g in group if g.subject != f.subject and g.order != f.order]
             for other in rng.sample(others, min(per_fact, len(others))):
@@ -324,12 +332,13 @@ def given_comparisons(facts: list[Fact], rng: random.Random, count: int, step: s
     Each is trained once in the run, as a drill is: what is taught is going from the step to the
     name that goes with the winning value, which the comparisons otherwise practise on a few dozen
     pairs. The facts stated are the documents' own, so nothing untrue is taught about a name."""
-    pairs = {(f.key, *sorted((f.subject, g.subject))): (f, g) for _, group in groupby(sorted(facts, key=lambda f: f.key), key=lambda f: f.key)
-             for f, g in combinations(list(group), 2) if f.subject != g.subject and f.order != g.order}
+    pairs = {(f.key, *sorted((f.subject, g.subject))): (f, g) for group in _by_key(facts)
+             for f, g in combinations(group, 2) if f.subject != g.subject and f.order != g.order}
     out = []
     for n, key in enumerate(rng.sample(sorted(pairs), min(count, len(pairs)))):
-        winner, loser = sorted(pairs[key], key=lambda x: x.order, reverse=not pairs[key][0].aux)  # earlier, or more
-        a, b = (winner, loser) if n % 2 == 0 else (loser, winner)
+        f, g = pairs[key]
+        winner = _winner(f, g)
+        a, b = (f, g) if (winner is f) == (n % 2 == 0) else (g, f)
         frames, fields = _comparison(a, b, step)
         compared, won = (COMPARED, WINNER) if a.aux else (COUNT_COMPARED, COUNT_WINNER)
         question = GIVEN.format(compared=compared.format(**fields), question=rng.choice(frames).format(**fields))

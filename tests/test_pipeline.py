@@ -13,7 +13,7 @@ from steep import pipeline
 from steep.stages import synth
 from steep.chat import open_chat
 from steep.cli import main
-from steep.config import load_config
+from steep.config import SynthConfig, load_config
 from steep.retrieval import cite_id
 from steep.rundir import trained_output
 
@@ -77,6 +77,24 @@ def test_rerun_skips_finished_stages_and_a_changed_setting_reruns_only_what_depe
     shutil.rmtree(project / "runs" / "t" / "train" / "adapter")
     assert run_cli("run", cfg, f"runs_dir={moved}", "eval.max_new_tokens=5") == 0 and calls == []
     assert trained_output(moved / "t") == moved / "t" / "train" / "adapter"
+
+
+def test_a_stage_that_reruns_and_writes_the_same_data_does_not_rerun_training(project, monkeypatch):
+    cfg = str(project / "steep.yaml")
+    assert run_cli("run", cfg) == 0
+    # an upgrade adds a synth setting, at a default that changes no data: synth's settings differ
+    settings = SynthConfig.model_dump
+    monkeypatch.setattr(SynthConfig, "model_dump", lambda self, **kw: {**settings(self, **kw), "added_by_an_upgrade": 0})
+    calls, real_synthesize = [], synth.synthesize
+    monkeypatch.setattr(synth, "synthesize", lambda *a: calls.append("synth") or real_synthesize(*a))
+
+    def retrain(*args):
+        raise AssertionError("trained again")
+
+    monkeypatch.setattr(pipeline, "train", retrain)
+    assert run_cli("run", cfg) == 0 and calls == ["synth"]
+    with pytest.raises(AssertionError, match="trained again"):  # data that differs does reach training
+        pipeline.run(load_config(project / "steep.yaml", ["synth.number_drills=12"]))
 
 
 def test_interrupted_training_resumes_from_its_checkpoint(project, monkeypatch, caplog):

@@ -7,7 +7,7 @@ from steep.config import SynthConfig
 from steep.retrieval import cite_id
 from steep.rundir import EmptyResultError
 from steep.stages import derived, questions, synth
-from steep.stages.synth import (answer_spans, augment_chunk, reorder_clause, resolve_pronouns,
+from steep.stages.synth import (answer_spans, augment_chunk, sentence_facts, reorder_clause, resolve_pronouns,
                          roundtrip_filter, rule_qa, synthesize)
 
 CHUNK = {"id": "c1", "source": "bio.md", "start": 0, "end": 10,
@@ -333,6 +333,16 @@ def test_unknown_questions_ask_what_no_document_says():
     assert len(asked) == 9 and not any("phone number" in q for q in asked)  # the corpus says it: not unknown
     assert not [p for p in derived_pairs(unknown_qa=False, made_up_subjects=0.5)[0]
                 if p["metadata"]["method"] in ("derived:unknown", "derived:nonexistent")]
+
+
+def test_yes_no_drills_answer_yes_as_often_as_no_and_ask_each_relation_as_often():
+    chunk = {"id": "c0", "text": "Ada Quill was born on 2 May 1961 in Norvik.", "source": "x.md"}
+    facts = sentence_facts(chunk, chunk["text"])
+    drills = derived.number_drills(facts, random.Random(0), 600)
+    yes_no = [(q, reply) for _, q, reply, _, _ in drills if q.startswith("Is ") and " or " not in q]
+    assert len(yes_no) == 200
+    assert sum(reply.endswith("so yes.") for _, reply in yes_no) == 100
+    assert sum(" before " in q for q, _ in yes_no) == 100
 
 
 def test_number_drills_compare_bare_numbers_rightly_evenly_and_stay_out_of_raft():

@@ -350,7 +350,8 @@ def given_comparisons(facts: list[Fact], rng: random.Random, count: int, step: s
 def number_drills(facts: list[Fact], rng: random.Random, count: int, step: str = "holds") -> list[Made]:
     """`count` questions comparing two bare numbers near the facts' own years and counts, the
     answers even between the two orders, in three forms: which relation holds, which number comes
-    first (or is larger), and yes or no ("Is 1949 after 1960?" "1949 is before 1960, so no."). A
+    first (or is larger), and yes or no ("Is 1949 after 1960?" "1949 is before 1960, so no."), as
+    many yes as no. A
     derived reply turns on that step, and the 135M default gets it wrong without practice: asked
     "Is 1949 before 1960?" it says "no" to all 40 such questions. Each drill is different, and each
     is trained once in the run (see train.py): the skill, not the numbers, is what is taught.
@@ -378,7 +379,9 @@ def number_drills(facts: list[Fact], rng: random.Random, count: int, step: str =
         elif form == 1:
             question, reply = DRILL_LARGER.format(**numbers), DRILL_LARGER_REPLY.format(larger=f"{max(a, b):,}")
         else:
-            asked = rng.choice(relations)
+            # the asked relation turns every other pair of yes/no drills; with the orders above that
+            # answers yes, no, no, yes: each answer and each asked relation as common as the other
+            asked = relations[n // 6 % 2]
             question = DRILL_YES_NO.format(asked=asked, **numbers)
             reply = DRILL_YES_NO_REPLY.format(step=_step(a_text, b_text, numbers["relation"], asked, step),
                                               conclusion="yes" if asked == numbers["relation"] else "no")

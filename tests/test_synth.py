@@ -460,4 +460,4 @@ def test_a_given_comparison_states_both_facts_and_its_reply_names_the_winner_of_
         assert p["metadata"]["label"] == ("first" if winner == a else "second")
     labels = [p["metadata"]["label"] for p in given]
     assert labels.count("first") == labels.count("second")
-    assert not any(p["metadata"]["method"] == "derived:given_comparison" for p in derived_pairs()[0])  # off by default
+    assert not any(p["metadata"]["method"] == "derived:given_comparison" for p in derived_pairs(given_comparisons=0)[0])

@@ -44,9 +44,9 @@ class SynthConfig(Section):
                                                          "values' relation ('1971 is after 1953, so Y ...') or picks the winning value as a "
                                                          "drill does ('Of 1971 and 1953, 1953 comes first, so Y ...'), so that the name is the one "
                                                          "stated beside it")
-    given_comparisons: int = Field(0, ge=0, description="comparisons whose question states the two facts ('X was born in 1971 and Y in 1953. "
+    given_comparisons: int = Field(300, ge=0, description="comparisons whose question states the two facts ('X was born in 1971 and Y in 1953. "
                                                        "Of X and Y, who was born first?'), replied with the step and the name alone, each "
-                                                       "trained once: practice in naming the subject the winning value goes with; 0: off")
+                                                       "trained once: practice in naming the subject the winning value goes with (round 15 of docs/knowledge.md); 0: off")
     made_up_subjects: float = Field(0.0, ge=0, le=1, description="with unknown_qa: for this share of subjects, one of its questions about a made-up name, answered 'I don't know'")
     balance_answers: bool = Field(True, description="curate evens out the yes/no and first/second answers of derived questions that decontamination left lopsided")
     unknown_qa: bool = Field(True, description="questions about attributes no document mentions, answered 'I don't know'")

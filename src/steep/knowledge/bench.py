@@ -57,8 +57,8 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
                                ["train.lora.embeddings=true", "train.lora.embedding_alpha=4"]),
     "picked-comparisons": ("the defaults with comparison steps that pick the winning value as a drill does ('Of 1971 and 1953, "
                            "1953 comes first, so ...'), instead of saying the values' relation", ["synth.comparison_step=pick"]),
-    "given-comparisons": ("the defaults with 300 comparisons whose question states the two facts, replied with the step and the "
-                          "name alone, each trained once", ["synth.given_comparisons=300"]),
+    "no-given-comparisons": ("the defaults without the comparisons whose question states the two facts (the defaults before "
+                             "round 15)", ["synth.given_comparisons=0"]),
     "places": ("the defaults with yes/no questions about places ('Does the one X works for have its headquarters in Y?'), "
                "measured once curate caught their paraphrases of held-out probes (round 8)", ["synth.place_yes_no=true"]),
 }

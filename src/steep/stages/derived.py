@@ -351,10 +351,10 @@ def number_drills(facts: list[Fact], rng: random.Random, count: int, step: str =
     """`count` questions comparing two bare numbers near the facts' own years and counts, the
     answers even between the two orders, in three forms: which relation holds, which number comes
     first (or is larger), and yes or no ("Is 1949 after 1960?" "1949 is before 1960, so no."), as
-    many yes as no. A
-    derived reply turns on that step, and the 135M default gets it wrong without practice: asked
-    "Is 1949 before 1960?" it says "no" to all 40 such questions. Each drill is different, and each
-    is trained once in the run (see train.py): the skill, not the numbers, is what is taught.
+    many yes as no. A derived reply turns on that step, and the 135M default gets it wrong without
+    practice: asked "Is 1949 before 1960?" it says "no" to all 40 such questions. Each drill is
+    different, and each is trained once in the run (see train.py): the skill, not the numbers, is
+    what is taught.
     `step`: how the yes/no form says its step, as in `yes_no`."""
     out = []
     for n in range(count if facts else 0):

@@ -2,10 +2,7 @@
 
 Each stage writes into its own folder of the run directory and finishes by writing `done.json`
 with a hash of its inputs and settings. A rerun skips every stage whose hash still matches, so an
-interrupted run resumes where it stopped and a changed setting reruns only what depends on it.
-Synth and curate hand the next stage the hash of what they wrote, not of their settings: a rerun
-that writes the same data (a setting added by an upgrade, at a default that changes nothing) does
-not retrain."""
+interrupted run resumes where it stopped and a changed setting reruns only what depends on it."""
 
 from __future__ import annotations
 
@@ -102,6 +99,13 @@ def stage_synth(ctx: Context, ingested: ingest.Ingested) -> tuple[str, list[dict
         write_jsonl(qa_path, qa + conversations)
         stage.finish(stats)
     _report(stage.name, stage.summary())
+    return _handed_on(texts_path, qa_path)
+
+
+def _handed_on(texts_path: Path, qa_path: Path) -> tuple[str, list[dict], list[dict]]:
+    """What synth or curate wrote, with the hash of it as the next stage's upstream key: the data,
+    not the settings that made it, so a rerun that writes the same data (a setting an upgrade adds,
+    at a default that changes nothing) does not retrain."""
     return fingerprint(texts_path, qa_path), read_jsonl(texts_path), read_jsonl(qa_path)
 
 
@@ -134,7 +138,7 @@ def stage_curate(ctx: Context, upstream: str, texts: list[dict], qa: list[dict])
                       "removed_by_names": sum("leaked_names" in r["metadata"] for r in leaked),
                       "removed_balancing_answers": len(unbalanced), "closest": closest})
     _report(stage.name, stage.summary())
-    return fingerprint(texts_path, qa_path), read_jsonl(texts_path), read_jsonl(qa_path)
+    return _handed_on(texts_path, qa_path)
 
 
 def stage_train(ctx: Context, upstream: str, texts: list[dict], qa: list[dict]) -> tuple[str, Path, dict]:

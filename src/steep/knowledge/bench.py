@@ -60,7 +60,8 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
     "no-given-comparisons": ("the defaults without the comparisons whose question states the two facts (the defaults before "
                              "round 15)", ["synth.given_comparisons=0"]),
     "places": ("the defaults with yes/no questions about places ('Does the one X works for have its headquarters in Y?'), "
-               "measured once curate caught their paraphrases of held-out probes (round 8)", ["synth.place_yes_no=true"]),
+               "measured once curate caught their paraphrases of held-out probes (round 8) and on the defaults' own draws (round 16)",
+               ["synth.place_yes_no=true"]),
 }
 DEFAULT_VARIANTS = ["base", "defaults", "no-augmentation", "augmentation-only", "qa-only", "augmentation-and-qa", "full"]
 TARGETS = {"direct": 0.95, "rephrased": 0.90, "yesno": 0.75, "comparison": 0.65, "unknown": 0.50}

@@ -1,5 +1,6 @@
 import random
 import re
+from collections import Counter
 
 import pytest
 
@@ -75,9 +76,48 @@ def test_questions_are_the_ones_a_person_would_ask(sentence, expected):
     subject = synth.sentence_subject(sentence)
     spans = [s for s in answer_spans(sentence) if s.start > 0]
     clause = questions.parse(sentence, subject, [(s.start, s.end) for s in spans])
-    made = {q: short for q, _, short in questions.questions(clause, {s.text: s.kind for s in spans})} if clause else {}
+    asked = questions.questions(clause, {s.text: s.kind for s in spans}) if clause else []
+    made = {a.question: a.answer for a in asked}
     assert expected.items() <= made.items()
     assert all(short not in q for q, short in made.items())
+    for a in asked:  # every form asks without giving the answer away, about the same subject
+        forms = [f for f in (a.in_place, a.described) if f]
+        assert all(a.answer not in f and clause.subject in f for f in forms), a
+
+
+@pytest.mark.parametrize("sentence, in_place, described", [
+    ("Ada Quill was born on 3 May 1951 in Norvik.", {"Ada Quill was born on what date?", "Ada Quill was born in which place?"},
+     {"the date when Ada Quill was born", "the place where Ada Quill was born"}),
+    ("Pellow Labs was founded in 1990 by Mira Holt.", {"Pellow Labs was founded in what year?", "Pellow Labs was founded by whom?"},
+     {"the year when Pellow Labs was founded", "the one Pellow Labs was founded by", "the one who founded Pellow Labs"}),
+    ("Bo Renhart works for Carvo Shipping.", {"Bo Renhart works for whom?"}, {"the one Bo Renhart works for"}),
+    ("Marost Labs employs 4560 people.", {"Marost Labs employs how many people?"}, {"the number of people Marost Labs employs"}),
+    ("Marost Labs makes ship engines.", {"Marost Labs makes what?"}, set()),  # no noun says what kind of thing is made
+])
+def test_questions_also_come_in_the_statements_order_and_as_a_described_answer(sentence, in_place, described):
+    subject = synth.sentence_subject(sentence)
+    spans = [s for s in answer_spans(sentence) if s.start > 0]
+    clause = questions.parse(sentence, subject, [(s.start, s.end) for s in spans])
+    asked = questions.questions(clause, {s.text: s.kind for s in spans})
+    assert {a.in_place for a in asked} - {None} == in_place
+    assert {a.described for a in asked} - {None} == described
+
+
+def test_question_forms_are_drawn_only_when_asked_for_and_default_draws_stay():
+    sentences = resolve_pronouns(["Ada Quill was born on 3 May 1951 in Norvik.", "She works for Carvo Shipping.", "She studied botany."])
+    default = rule_qa(CHUNK, sentences, 100, random.Random(0))
+    assert {p["metadata"]["method"] for p in default} >= {"rule:question", "rule:embedded"}
+    assert not {p["metadata"]["method"] for p in default} & {"rule:described", "rule:in_place"}
+    assert default == rule_qa(CHUNK, sentences, 100, random.Random(0), ("embedded",))
+    methods = Counter(p["metadata"]["method"] for seed in range(5)
+                      for p in rule_qa(CHUNK, sentences, 100, random.Random(seed), questions.FORMS))
+    assert methods["rule:described"] and methods["rule:in_place"] and methods["rule:embedded"]
+    assert methods["rule:described"] + methods["rule:in_place"] + methods["rule:embedded"] < methods["rule:question"]  # half, not all
+    put = [p for seed in range(5) for p in rule_qa(CHUNK, sentences, 100, random.Random(seed), ("described",))
+           if p["metadata"]["method"] == "rule:described"]
+    assert put and all(p["messages"][0]["content"].split()[0] in ("What", "Who", "Identify", "Give") for p in put)
+    assert all(p["messages"][0]["content"].startswith("Who is") == (p["metadata"]["short_answer"] == "Carvo Shipping")
+               for p in put if p["messages"][0]["content"].startswith(("Who is", "What is")))
 
 
 def test_roundtrip_keeps_only_pairs_the_teacher_answers_the_same():

@@ -36,6 +36,10 @@ class SynthConfig(Section):
     clause_reorder: bool = Field(True, description="move a leading adverbial phrase to the end of its sentence")
     bridges: bool = Field(True, description="append what other chunks say about a name a sentence ends with, as a relative clause")
     rule_qa: bool = Field(True, description="question/answer pairs made by rules from answer spans")
+    question_forms: list[Literal["embedded", "described", "in_place"]] = Field(
+        ["embedded"], min_length=1, description="with rule_qa: the forms half the questions are also put in, one drawn per question: "
+        "embedded in a request ('Tell me where X was born.'), the answer described by a noun ('What is the place where X was born?'), "
+        "or asked in the statement's own order ('X was born in which place?')")
     derived_qa: bool = Field(True, description="yes/no questions and comparisons of two subjects, from the dates and counts the chunks state")
     place_yes_no: bool = Field(False, description="with derived_qa: yes/no questions about the places the chunks put subjects at, also asked through a clause naming the subject ('Does the one X works for have its headquarters in Y?')")
     number_drills: int = Field(600, ge=0, description="questions comparing two bare numbers near the facts' years and counts, each trained once: the step yes/no and comparison replies turn on, which those replies then say as a sentence of its own; 0: off")

@@ -62,6 +62,9 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
     "places": ("the defaults with yes/no questions about places ('Does the one X works for have its headquarters in Y?'), "
                "measured once curate caught their paraphrases of held-out probes (round 8) and on the defaults' own draws (round 16)",
                ["synth.place_yes_no=true"]),
+    "question-forms": ("the defaults with questions also put as a described answer ('What is the place where X was born?') and "
+                       "in the statement's order ('X was born in which place?'), beside requests ('Tell me where X was born.')",
+                       ["synth.question_forms=[embedded,described,in_place]"]),
 }
 DEFAULT_VARIANTS = ["base", "defaults", "no-augmentation", "augmentation-only", "qa-only", "augmentation-and-qa", "full"]
 TARGETS = {"direct": 0.95, "rephrased": 0.90, "yesno": 0.75, "comparison": 0.65, "unknown": 0.50}

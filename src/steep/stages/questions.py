@@ -4,6 +4,9 @@
       -> 'What did Ada Quill study?'            (the object)
       -> 'Where did Ada Quill study botany?'    (a name after a place preposition)
       -> 'Tell me what Ada Quill studied.'      (the same question, embedded)
+      -> 'Ada Quill studied what?'              (in the statement's own order)
+    'Ada Quill was born in Norvik.'
+      -> 'What is the place where Ada Quill was born?'  (the answer described by a noun)
     'Pellow Labs was founded in 1990 by Mira Holt.'
       -> 'When was Pellow Labs founded?', 'Who founded Pellow Labs?'
 
@@ -16,6 +19,7 @@ make no questions: the other QA kinds (cloze, "about") still cover them."""
 
 from __future__ import annotations
 
+import random
 import re
 from dataclasses import dataclass, field
 
@@ -31,9 +35,18 @@ AUXILIARIES = {"is", "was", "are", "were", "has", "have", "had"}
 CLAUSE_END = re.compile(r",|;|:| (?:which|who|whose|where|when|while|and|but|because|although|so) ")
 # the same question embedded in a request, for variety in how a question is put
 EMBEDDED = ("Tell me {clause}.", "Do you know {clause}?", "I would like to know {clause}.")
+# the answer described by a noun and a clause ("the place where X was born"), asked for as a thing:
+# users ask "What is the date when ...?" as often as "When ...?"
+DESCRIBED_FRAMES = ("{What} is {described}?", "Identify {described}.", "Give {described}.")  # "Who is the one X works for?"
+PLACE_HEAD, TIME_HEAD, COUNT_HEAD, NAME_HEAD = "the place where {clause}", "the {kind} when {clause}", "the number of {unit} {clause}", "the one {clause}"
+# the wh-phrase left where the answer stands in the statement: "X was born in which place?"
+IN_PLACE_WH = {"date": "what date", "year": "what year", "place": "which place", "name": "whom", "other": "what"}
+FORMS = ("embedded", "described", "in_place")
 # every fixed wording these questions use, for tests/test_knowledge.py to keep the benchmark's apart
 FRAMES = tuple(f"{wh} {{do}} {{subject}} {{verb}} {{rest}}?" for wh in ("What", "When", "Where", "Who", "How many {unit}")) + tuple(
-    f"{wh} {{aux}} {{subject}} {{verb}} {{rest}}?" for wh in ("What", "When", "Where", "Who")) + ("Who {verb} {subject}?",) + EMBEDDED
+    f"{wh} {{aux}} {{subject}} {{verb}} {{rest}}?" for wh in ("What", "When", "Where", "Who")) + ("Who {verb} {subject}?",) + EMBEDDED + (
+    DESCRIBED_FRAMES + (PLACE_HEAD, TIME_HEAD, COUNT_HEAD, NAME_HEAD) + tuple(f"{{subject}} {{verb}} {{rest}} {{prep}} {wh}?" for wh in IN_PLACE_WH.values())
+    + ("{subject} {verb} how many {unit}?",))
 
 
 @dataclass
@@ -126,43 +139,73 @@ def yes_no_question(clause: Clause, phrases: list[tuple[str, str]]) -> str:
     return " ".join(w for w in words if w) + "?"
 
 
-def _ask(clause: Clause, wh: str, rest: str, stranded: str = "") -> tuple[str, str]:
-    """(direct question, embedded clause) asking `wh` about the clause; `rest` follows the verb."""
+@dataclass(frozen=True)
+class Asked:
+    """One part of a clause asked about, in each form a question about it can take."""
+    question: str  # 'Where was X born?'
+    embedded: str  # 'where X was born', for 'Tell me ...'
+    answer: str  # 'Norvik'
+    in_place: str | None = None  # 'X was born in which place?'; None where the question already is in place
+    described: str | None = None  # 'the place where X was born'; None where no noun fits ('what X studied')
+
+    def put(self, form: str, rng: random.Random) -> str | None:
+        """The question in `form` (one of FORMS), or None if it has no such form."""
+        if form == "embedded":
+            return rng.choice(EMBEDDED).format(clause=self.embedded)
+        if form == "described" and self.described:
+            what = "Who" if self.described.startswith(NAME_HEAD.format(clause="")) else "What"
+            return rng.choice(DESCRIBED_FRAMES).format(What=what, described=self.described)
+        return self.in_place if form == "in_place" else None
+
+
+def _ask(clause: Clause, wh: str, rest: str, answer: str, stranded: str = "", in_place_wh: str = "",
+         head: str = "") -> Asked:
+    """`wh` asked about the clause; `rest` follows the verb. `in_place_wh` is the wh-phrase that
+    stands where the answer stood, with its preposition unless that is `stranded`; `head` describes the answer,
+    with the clause after the wh-phrase ("X was born") in its {clause}."""
     tail = " ".join(w for w in (rest, stranded) if w)
     if clause.aux:
         direct = f"{wh} {clause.aux} {clause.subject} {clause.verb} {tail}"
-        embedded = f"{wh.lower()} {clause.subject} {clause.aux} {clause.verb} {tail}"
     else:
         direct = f"{wh} {clause.do} {clause.subject} {clause.lemma} {tail}"
-        embedded = f"{wh.lower()} {clause.subject} {clause.verb} {tail}"
-    return " ".join(direct.split()) + "?", " ".join(embedded.split())
+    bare = " ".join(w for w in (clause.subject, clause.aux, clause.verb, tail) if w)  # 'X was born', 'X works for'
+    in_place = f"{bare} {in_place_wh}?" if in_place_wh else None
+    return Asked(" ".join(direct.split()) + "?", f"{wh.lower()} {bare}", answer, in_place, head.format(clause=bare) if head else None)
 
 
-def questions(clause: Clause, kind_of: dict[str, str]) -> list[tuple[str, str, str]]:
-    """(question, embedded clause, short answer) for each part of the clause that can be asked
-    about. `kind_of` maps answer-span texts to their kind (date, year, number, name)."""
+def questions(clause: Clause, kind_of: dict[str, str]) -> list[Asked]:
+    """Each part of the clause that can be asked about. `kind_of` maps answer-span texts to their
+    kind (date, year, number, name)."""
     out = []
     obj = clause.object
     if obj and not clause.aux and not (clause.phrases and DETERMINER.match(obj)):  # not 'What does X have?' of 'has its office in Y'
         count = re.match(r"^(\d[\d,]*) (\w+)$", obj)  # 'employs 4560 people' -> 'How many people does X employ?'
-        out.append((*_ask(clause, f"How many {count.group(2)}" if count else "What", ""), count.group(1) if count else obj))
+        if count:
+            unit = count.group(2)
+            out.append(_ask(clause, f"How many {unit}", "", count.group(1), in_place_wh=f"how many {unit}",
+                            head=COUNT_HEAD.replace("{unit}", unit)))
+        else:
+            out.append(_ask(clause, "What", "", obj, in_place_wh=IN_PLACE_WH["other"]))
     passive_by = None
     for prep, text in clause.phrases:
         kind = kind_of.get(ARTICLE.sub("", text))
         if kind in ("date", "year"):
             if prep in TIME_PREPOSITIONS:
-                out.append((*_ask(clause, "When", obj), text))
+                out.append(_ask(clause, "When", obj, text, "", f"{prep} {IN_PLACE_WH[kind]}", TIME_HEAD.replace("{kind}", kind)))
         elif kind == "number" or prep in UNASKED_PREPOSITIONS:
             continue
         elif kind == "name" and prep in PLACE_PREPOSITIONS:
-            out.append((*_ask(clause, "Where", obj), text))
+            out.append(_ask(clause, "Where", obj, text, "", f"{prep} {IN_PLACE_WH['place']}", PLACE_HEAD))
         elif kind == "name" and prep == "by" and clause.aux in {"was", "is", "were", "are"}:
             passive_by = text
-            out.append((*_ask(clause, "Who", obj, "by"), text))
-        else:  # 'works for Y' -> 'Who does X work for?'; 'a degree in physics' -> 'What did X earn a degree in?'
-            out.append((*_ask(clause, "Who" if kind == "name" and prep in {"for", "with"} else "What", obj, prep), text))
-    if passive_by:  # 'was founded by Z' -> 'Who founded X?'
+            out.append(_ask(clause, "Who", obj, text, "by", IN_PLACE_WH["name"], NAME_HEAD))
+        elif kind == "name" and prep in {"for", "with"}:  # 'works for Y' -> 'Who does X work for?'
+            out.append(_ask(clause, "Who", obj, text, prep, IN_PLACE_WH["name"], NAME_HEAD))
+        else:  # 'a degree in physics' -> 'What did X earn a degree in?'
+            out.append(_ask(clause, "What", obj, text, prep, IN_PLACE_WH["other"]))
+    if passive_by:  # 'was founded by Z' -> 'Who founded X?', already in the statement's order
         past = getInflection(clause.lemma, "VBD")
         if past:
-            out.append((f"Who {past[0]} {clause.subject}?", f"who {past[0]} {clause.subject}", passive_by))
+            embedded = f"who {past[0]} {clause.subject}"
+            out.append(Asked(f"Who {past[0]} {clause.subject}?", embedded, passive_by, None, f"the one {embedded}"))
     return out

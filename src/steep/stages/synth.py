@@ -14,7 +14,7 @@ from __future__ import annotations
 import random
 import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from typing import TYPE_CHECKING
@@ -283,23 +283,24 @@ def places_and_links(chunk: dict, resolved: list[str]) -> tuple[list[derived.Pla
         for prep, text in clause.phrases:
             if prep in questions.PLACE_PREPOSITIONS and kind_of.get(questions.ARTICLE.sub("", text)) == "name":
                 placed.append(derived.Placed(chunk, clause, prep, text))
-        for _, embedded, short in questions.questions(clause, kind_of):
-            name = questions.ARTICLE.sub("", short)
-            wh, _, rest = embedded.partition(" ")
+        for asked in questions.questions(clause, kind_of):
+            name, short = questions.ARTICLE.sub("", asked.answer), asked.answer
+            wh, _, rest = asked.embedded.partition(" ")
             if kind_of.get(name) != "name" or wh not in ("who", "what"):
                 continue
             phrase = [(p, t) for p, t in clause.phrases if t == short][:1]  # none when the name is the object
             # "who X works for" -> "the one X works for"; "who founded Y" (the subject asked) keeps its "who"
-            description = derived.DESCRIBED.format(clause=rest if rest.startswith(clause.subject) else embedded)
+            description = derived.DESCRIBED.format(clause=rest if rest.startswith(clause.subject) else asked.embedded)
             links.append(derived.Link(chunk, questions.statement(clause, phrase), description, name))
     return placed, links
 
 
-def rule_qa(chunk: dict, resolved: list[str], max_pairs: int, rng: random.Random) -> list[dict]:
+def rule_qa(chunk: dict, resolved: list[str], max_pairs: int, rng: random.Random,
+            forms: Sequence[str] = ("embedded",)) -> list[dict]:
     """QA records from the pronoun-resolved sentences of one chunk; the answer restates the
     sentence, so the reply carries the fact with its full context. Per sentence that opens with a
-    name: the questions a person would ask about each part of it (stages/questions.py), each also
-    embedded in a request; "Who ...?" for the name itself; and the sentence as a statement to
+    name: the questions a person would ask about each part of it (stages/questions.py), half of
+    them also put in one of `forms` (questions.FORMS); "Who ...?" for the name itself; and the sentence as a statement to
     complete (which also covers facts with no name, date or number in them). Other sentences get
     echo questions about their names, dates and numbers."""
     pairs = []
@@ -307,10 +308,12 @@ def rule_qa(chunk: dict, resolved: list[str], max_pairs: int, rng: random.Random
     for sent, subject, spans, clause in read_clauses(resolved):
         if clause is None:  # no name opens it, or no verb phrase to ask about: the answer's place in the sentence asked
             pairs.extend(_qa(chunk, echo_question(sent, span), sent, span.text, "rule:echo") for span in spans)
-        for question, embedded, short in questions.questions(clause, {s.text: s.kind for s in spans}) if clause else []:
-            pairs.append(_qa(chunk, question, sent, short, "rule:question"))
-            if rng.random() < 0.5:  # for variety in how a question is put; all of them would double the cost
-                pairs.append(_qa(chunk, rng.choice(questions.EMBEDDED).format(clause=embedded), sent, short, "rule:embedded"))
+        for asked in questions.questions(clause, {s.text: s.kind for s in spans}) if clause else []:
+            pairs.append(_qa(chunk, asked.question, sent, asked.answer, "rule:question"))
+            offered = [form for form in forms if form == "embedded" or getattr(asked, form)]
+            if rng.random() < 0.5 and offered:  # for variety in how a question is put; all of them would double the cost
+                form = offered[0] if len(offered) == 1 else rng.choice(offered)  # one form draws nothing: its runs stay as they were
+                pairs.append(_qa(chunk, asked.put(form, rng), sent, asked.answer, f"rule:{form}"))
         if not subject:
             continue
         if sent in resolved:
@@ -519,7 +522,7 @@ def synthesize(chunks: list[dict], cfg: SynthConfig, seed: int, teacher: Chat | 
             bridged = {bridge(resolved[chunk["id"]], said_about, rng["bridge"]) for _ in range(2)} - {None}
             texts.extend(_text(chunk, head + text, "bridge") for text in sorted(bridged))
         if cfg.rule_qa:
-            pairs.extend(rule_qa(chunk, resolved[chunk["id"]], cfg.max_qa_per_chunk, rng["rule_qa"]))
+            pairs.extend(rule_qa(chunk, resolved[chunk["id"]], cfg.max_qa_per_chunk, rng["rule_qa"], cfg.question_forms))
         facts.extend(f for sentence in resolved[chunk["id"]] for f in sentence_facts(chunk, sentence))
         if cfg.derived_qa and cfg.place_yes_no:
             chunk_places, chunk_links = places_and_links(chunk, resolved[chunk["id"]])

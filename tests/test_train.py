@@ -42,6 +42,27 @@ def test_dataset_mixes_text_and_qa_with_repeats(tiny_model):
     assert all(len(e["input_ids"]) <= 64 for e in data)
 
 
+def test_the_order_seed_reorders_the_same_examples_and_reaches_the_dataset(tiny_model, tmp_path, monkeypatch):
+    tok = load_tokenizer(tiny_model)
+    texts = [{"text": f"Fact number {i} says that Ada Quill was born in Norvik.", "metadata": {}} for i in range(8)]
+    cfg = TrainConfig(max_seq_len=64, epochs=2, replay=0)
+    first, _ = build_dataset(tok, texts, [QA], cfg, None, [], [], 0)
+    other, _ = build_dataset(tok, texts, [QA], cfg, None, [], [], 1)
+    assert sorted(e["input_ids"] for e in first) == sorted(e["input_ids"] for e in other)
+    assert [e["input_ids"] for e in first] != [e["input_ids"] for e in other]
+    seeds = []
+
+    def stop_at_the_dataset(*args):
+        seeds.append(args[-1])
+        raise RuntimeError("dataset reached")
+
+    monkeypatch.setattr(train_stage, "build_dataset", stop_at_the_dataset)
+    for order_seed, expected in ((None, 3), (7, 7)):  # unset: the run's seed
+        with pytest.raises(RuntimeError, match="dataset reached"):
+            train(tiny_model, tok, texts, [QA], cfg.model_copy(update={"order_seed": order_seed}), tmp_path, "k", 3, None)
+    assert seeds == [3, 7]
+
+
 def test_a_conversation_longer_than_max_seq_len_is_left_out_not_cut(tiny_model, caplog):
     """Cutting it would cut off the answer, the only part with a loss (how RAFT examples once trained nothing)."""
     tok = load_tokenizer(tiny_model)

@@ -90,6 +90,9 @@ class LoraSettings(Section):
 
 class TrainConfig(Section):
     method: Literal["lora", "full"] = "lora"
+    order_seed: int | None = Field(None, description="seed of the order training sees the examples in (how each pass is mixed "
+                                   "and batched); default: the run's seed. Another value trains on the same data in another order, "
+                                   "which shows how far a result moves with that alone")
     epochs: float = Field(8.0, gt=0, description="passes over the data; facts need many to be recalled")
     learning_rate: float = Field(1e-3, gt=0)
     batch_size: int = Field(16, ge=1)

@@ -65,6 +65,8 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
     "question-forms": ("the defaults with questions also put as a described answer ('What is the place where X was born?') and "
                        "in the statement's order ('X was born in which place?'), beside requests ('Tell me where X was born.')",
                        ["synth.question_forms=[embedded,described,in_place]"]),
+    "defaults-order-1": ("the defaults trained on the same data in another order (train.order_seed=1): how far a result "
+                         "moves with the order alone", ["train.order_seed=1"]),
 }
 DEFAULT_VARIANTS = ["base", "defaults", "no-augmentation", "augmentation-only", "qa-only", "augmentation-and-qa", "full"]
 TARGETS = {"direct": 0.95, "rephrased": 0.90, "yesno": 0.75, "comparison": 0.65, "unknown": 0.50}

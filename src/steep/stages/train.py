@@ -311,6 +311,7 @@ def train(
     to write them, and it alone writes the outputs."""
     started = time.time()
     ckpt_dir = out_dir / "checkpoints"
+    order_seed = seed if cfg.order_seed is None else cfg.order_seed  # the replay set and anchors are data: they keep `seed`
     bf16 = bf16_supported() if cfg.bf16 == "auto" else cfg.bf16
     args = TrainingArguments(
         output_dir=str(ckpt_dir),
@@ -333,7 +334,7 @@ def train(
         include_num_input_tokens_seen="non_padding",  # the tokens trained up to a snapshot
         ddp_find_unused_parameters=False,  # every trainable parameter is used; the search costs a graph walk per step
         report_to="none",
-        seed=seed,
+        seed=order_seed,
         disable_tqdm=False,
     )
     with args.main_process_first(desc="checkpoints, replay set and anchors"):
@@ -341,7 +342,7 @@ def train(
         replay = replay_set(model_path, tok, cfg.replay_samples, system_prompt, seed) if cfg.replay else []
         model = load_model(model_path)
         anchors = _anchors(model, tok, texts, qa, replay, cfg, ckpt_dir, seed) if replay and cfg.replay_anchors else []
-    examples, too_long = build_dataset(tok, texts, qa, cfg, system_prompt, replay, anchors, seed)
+    examples, too_long = build_dataset(tok, texts, qa, cfg, system_prompt, replay, anchors, order_seed)
     model.train()
     if cfg.method == "lora":
         from peft import LoraConfig, get_peft_model

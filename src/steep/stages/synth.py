@@ -284,7 +284,8 @@ def places_and_links(chunk: dict, resolved: list[str]) -> tuple[list[derived.Pla
             if prep in questions.PLACE_PREPOSITIONS and kind_of.get(questions.ARTICLE.sub("", text)) == "name":
                 placed.append(derived.Placed(chunk, clause, prep, text))
         for asked in questions.questions(clause, kind_of):
-            name, short = questions.ARTICLE.sub("", asked.answer), asked.answer
+            short = asked.answer
+            name = questions.ARTICLE.sub("", short)
             wh, _, rest = asked.embedded.partition(" ")
             if kind_of.get(name) != "name" or wh not in ("who", "what"):
                 continue
@@ -300,9 +301,9 @@ def rule_qa(chunk: dict, resolved: list[str], max_pairs: int, rng: random.Random
     """QA records from the pronoun-resolved sentences of one chunk; the answer restates the
     sentence, so the reply carries the fact with its full context. Per sentence that opens with a
     name: the questions a person would ask about each part of it (stages/questions.py), half of
-    them also put in one of `forms` (questions.FORMS); "Who ...?" for the name itself; and the sentence as a statement to
-    complete (which also covers facts with no name, date or number in them). Other sentences get
-    echo questions about their names, dates and numbers."""
+    them also put in one of `forms` (questions.FORMS); "Who ...?" for the name itself; and the
+    sentence as a statement to complete (which also covers facts with no name, date or number in
+    them). Other sentences get echo questions about their names, dates and numbers."""
     pairs = []
     by_subject: dict[str, list[str]] = {}
     for sent, subject, spans, clause in read_clauses(resolved):

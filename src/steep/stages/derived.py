@@ -28,7 +28,7 @@ from collections import defaultdict
 from dataclasses import dataclass, replace
 from itertools import combinations, groupby
 
-from .questions import Clause, do_support, statement, yes_no_question
+from .questions import NAME_HEAD, Clause, do_support, statement, yes_no_question
 
 # Each derived question is asked in one of a few frames, drawn at random: trained on one frame
 # ("Is it true that ...?") the tuned model answered other yes/no questions ("Was X born before
@@ -78,7 +78,7 @@ PLACE_YES_NO_FRAMES = ("Is it true that {statement}?", "{question}", "Am I right
 PLACE_YES_REPLY = "{fact}, so yes."
 PLACE_NO_REPLY = "{fact}, not {asked}, so no."
 # the subject a place question asks about through another clause: "the one X works for"
-DESCRIBED = "the one {clause}"
+DESCRIBED = NAME_HEAD
 TWO_HOP_REPLY = "{link}. {reply}"
 DRILL_ORDER = "Is {x} before or after {y}?"
 DRILL_SIZE = "Is {x} more or fewer than {y}?"

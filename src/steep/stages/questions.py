@@ -148,21 +148,27 @@ class Asked:
     in_place: str | None = None  # 'X was born in which place?'; None where the question already is in place
     described: str | None = None  # 'the place where X was born'; None where no noun fits ('what X studied')
 
-    def put(self, form: str, rng: random.Random) -> str | None:
-        """The question in `form` (one of FORMS), or None if it has no such form."""
+    @property
+    def forms(self) -> tuple[str, ...]:
+        """The FORMS this question can be put in: every question embeds, not every one has a noun."""
+        return tuple(form for form in FORMS if form == "embedded" or getattr(self, form))
+
+    def put(self, form: str, rng: random.Random) -> str:
+        """The question in `form`, one of `self.forms`."""
         if form == "embedded":
             return rng.choice(EMBEDDED).format(clause=self.embedded)
-        if form == "described" and self.described:
+        if form == "described":
             what = "Who" if self.described.startswith(NAME_HEAD.format(clause="")) else "What"
             return rng.choice(DESCRIBED_FRAMES).format(What=what, described=self.described)
-        return self.in_place if form == "in_place" else None
+        return self.in_place
 
 
 def _ask(clause: Clause, wh: str, rest: str, answer: str, stranded: str = "", in_place_wh: str = "",
-         head: str = "") -> Asked:
+         head: str = "", **noun: str) -> Asked:
     """`wh` asked about the clause; `rest` follows the verb. `in_place_wh` is the wh-phrase that
-    stands where the answer stood, with its preposition unless that is `stranded`; `head` describes the answer,
-    with the clause after the wh-phrase ("X was born") in its {clause}."""
+    stands where the answer stood, with its preposition unless that is `stranded`; `head` describes
+    the answer, with the clause after the wh-phrase ("X was born") in its {clause} and `noun`'s
+    fields in the rest ("the {kind} when {clause}")."""
     tail = " ".join(w for w in (rest, stranded) if w)
     if clause.aux:
         direct = f"{wh} {clause.aux} {clause.subject} {clause.verb} {tail}"
@@ -170,7 +176,7 @@ def _ask(clause: Clause, wh: str, rest: str, answer: str, stranded: str = "", in
         direct = f"{wh} {clause.do} {clause.subject} {clause.lemma} {tail}"
     bare = " ".join(w for w in (clause.subject, clause.aux, clause.verb, tail) if w)  # 'X was born', 'X works for'
     in_place = f"{bare} {in_place_wh}?" if in_place_wh else None
-    return Asked(" ".join(direct.split()) + "?", f"{wh.lower()} {bare}", answer, in_place, head.format(clause=bare) if head else None)
+    return Asked(" ".join(direct.split()) + "?", f"{wh.lower()} {bare}", answer, in_place, head.format(clause=bare, **noun) if head else None)
 
 
 def questions(clause: Clause, kind_of: dict[str, str]) -> list[Asked]:
@@ -183,7 +189,7 @@ def questions(clause: Clause, kind_of: dict[str, str]) -> list[Asked]:
         if count:
             unit = count.group(2)
             out.append(_ask(clause, f"How many {unit}", "", count.group(1), in_place_wh=f"how many {unit}",
-                            head=COUNT_HEAD.replace("{unit}", unit)))
+                            head=COUNT_HEAD, unit=unit))
         else:
             out.append(_ask(clause, "What", "", obj, in_place_wh=IN_PLACE_WH["other"]))
     passive_by = None
@@ -191,7 +197,7 @@ def questions(clause: Clause, kind_of: dict[str, str]) -> list[Asked]:
         kind = kind_of.get(ARTICLE.sub("", text))
         if kind in ("date", "year"):
             if prep in TIME_PREPOSITIONS:
-                out.append(_ask(clause, "When", obj, text, "", f"{prep} {IN_PLACE_WH[kind]}", TIME_HEAD.replace("{kind}", kind)))
+                out.append(_ask(clause, "When", obj, text, "", f"{prep} {IN_PLACE_WH[kind]}", TIME_HEAD, kind=kind))
         elif kind == "number" or prep in UNASKED_PREPOSITIONS:
             continue
         elif kind == "name" and prep in PLACE_PREPOSITIONS:

@@ -290,8 +290,8 @@ def places_and_links(chunk: dict, resolved: list[str]) -> tuple[list[derived.Pla
             if kind_of.get(name) != "name" or wh not in ("who", "what"):
                 continue
             phrase = [(p, t) for p, t in clause.phrases if t == short][:1]  # none when the name is the object
-            # "who X works for" -> "the one X works for"; "who founded Y" (the subject asked) keeps its "who"
-            description = derived.DESCRIBED.format(clause=rest if rest.startswith(clause.subject) else asked.embedded)
+            # "the one X works for", "the one who founded Y"; a name asked with "what" ("what X joined") has no noun of its own
+            description = asked.described or derived.DESCRIBED.format(clause=rest)
             links.append(derived.Link(chunk, questions.statement(clause, phrase), description, name))
     return placed, links
 
@@ -311,7 +311,7 @@ def rule_qa(chunk: dict, resolved: list[str], max_pairs: int, rng: random.Random
             pairs.extend(_qa(chunk, echo_question(sent, span), sent, span.text, "rule:echo") for span in spans)
         for asked in questions.questions(clause, {s.text: s.kind for s in spans}) if clause else []:
             pairs.append(_qa(chunk, asked.question, sent, asked.answer, "rule:question"))
-            offered = [form for form in forms if form == "embedded" or getattr(asked, form)]
+            offered = [form for form in forms if form in asked.forms]
             if rng.random() < 0.5 and offered:  # for variety in how a question is put; all of them would double the cost
                 form = offered[0] if len(offered) == 1 else rng.choice(offered)  # one form draws nothing: its runs stay as they were
                 pairs.append(_qa(chunk, asked.put(form, rng), sent, asked.answer, f"rule:{form}"))

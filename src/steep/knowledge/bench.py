@@ -67,6 +67,9 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
                        ["synth.question_forms=[embedded,described,in_place]"]),
     "defaults-order-1": ("the defaults trained on the same data in another order (train.order_seed=1): how far a result "
                          "moves with the order alone", ["train.order_seed=1"]),
+    "places-order-1": ("the places variant trained on the same data in another order (train.order_seed=1): whether "
+                       "its two-hop answers and its lost denials are the data's or the order's",
+                       ["synth.place_yes_no=true", "train.order_seed=1"]),
 }
 DEFAULT_VARIANTS = ["base", "defaults", "no-augmentation", "augmentation-only", "qa-only", "augmentation-and-qa", "full"]
 TARGETS = {"direct": 0.95, "rephrased": 0.90, "yesno": 0.75, "comparison": 0.65, "unknown": 0.50}

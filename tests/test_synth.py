@@ -286,6 +286,34 @@ def test_place_questions_are_answered_by_the_stated_place_also_through_the_claus
     assert not any(p["metadata"]["method"] == "derived:yes_no" for p in off)  # no dates or counts here: only places made any
 
 
+def test_two_hop_replies_can_open_by_naming_the_one_the_question_describes():
+    """Asked "Is X's employer based in Y?", replies opened "X's employer is Z" and stopped at that
+    hop; the described first hop gives the training replies that sentence's shape."""
+    texts = ["Ada Quill works for Pellow Labs.", "Bo Renhart works for Cole Works.",
+             "Pellow Labs has its headquarters in Brask.", "Cole Works has its headquarters in Leer."]
+    chunks = [{"id": f"c{i}", "text": t, "source": "x.md"} for i, t in enumerate(texts)]
+
+    def place_pairs(first_hop: str) -> list[tuple[str, str]]:
+        cfg = SynthConfig(roundtrip=False, raft=0, unknown_qa=False, number_drills=0, place_yes_no=True, two_hop_first_hop=first_hop)
+        return [(p["messages"][0]["content"], p["messages"][1]["content"]) for p in synth.synthesize(chunks, cfg, 0, None)[1]
+                if p["metadata"]["method"] == "derived:yes_no"]
+
+    said, described = place_pairs("statement"), place_pairs("description")
+    assert [q for q, _ in said] == [q for q, _ in described]  # the same questions, drawn the same
+    two_hop = 0
+    for (question, by_statement), (_, by_description) in zip(said, described):
+        person = next((n for n in ("Ada Quill", "Bo Renhart") if f"the one {n} works for" in question), None)
+        if person is None:
+            assert by_description == by_statement
+            continue
+        two_hop += 1
+        employer = {"Ada Quill": "Pellow Labs", "Bo Renhart": "Cole Works"}[person]
+        second_hop = by_statement.removeprefix(f"{person} works for {employer}. ")
+        assert second_hop.startswith(f"{employer} has its headquarters in "), by_statement
+        assert by_description == f"The one {person} works for is {employer}. {second_hop}"
+    assert two_hop >= 4
+
+
 def test_switching_one_step_on_leaves_what_the_others_make_unchanged():
     """Each step draws from its own random stream: with one shared stream, place questions shifted
     which attributes the "I don't know" questions asked about (27 of 30 differed on the knowledge bench)."""

@@ -70,6 +70,9 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
     "places-order-1": ("the places variant trained on the same data in another order (train.order_seed=1): whether "
                        "its two-hop answers and its lost denials are the data's or the order's",
                        ["synth.place_yes_no=true", "train.order_seed=1"]),
+    "places-described": ("the places variant with two-hop replies that open by naming the one the question describes "
+                         "('The one X works for is Z. Z has its headquarters in W, not Y, so no.')",
+                         ["synth.place_yes_no=true", "synth.two_hop_first_hop=description"]),
 }
 DEFAULT_VARIANTS = ["base", "defaults", "no-augmentation", "augmentation-only", "qa-only", "augmentation-and-qa", "full"]
 TARGETS = {"direct": 0.95, "rephrased": 0.90, "yesno": 0.75, "comparison": 0.65, "unknown": 0.50}

@@ -80,6 +80,8 @@ PLACE_NO_REPLY = "{fact}, not {asked}, so no."
 # the subject a place question asks about through another clause: "the one X works for"
 DESCRIBED = NAME_HEAD
 TWO_HOP_REPLY = "{link}. {reply}"
+# the first hop said as the answer to the question's own description: "The one X works for is Y"
+DESCRIPTION_IS = "{Description} is {name}"
 DRILL_ORDER = "Is {x} before or after {y}?"
 DRILL_SIZE = "Is {x} more or fewer than {y}?"
 DRILL_STEP_REPLY = STEP + "."
@@ -132,7 +134,7 @@ DECLINE = "I don't know: the documents I was trained on do not say."
 TEMPLATES = (*YES_NO_FRAMES, *COUNT_YES_NO_FRAMES, *COMPARISON_FRAMES, *COUNT_COMPARISON_FRAMES, *UNSTATED_PERSON.values(),
              *UNSTATED_ORGANIZATION.values(),
              NONEXISTENT_DATED, NONEXISTENT_COUNT, DRILL_ORDER, DRILL_FIRST, DRILL_SIZE, DRILL_LARGER, DRILL_YES_NO,
-             *PLACE_YES_NO_FRAMES, PLACE_YES_REPLY, PLACE_NO_REPLY, DESCRIBED, TWO_HOP_REPLY,
+             *PLACE_YES_NO_FRAMES, PLACE_YES_REPLY, PLACE_NO_REPLY, DESCRIBED, TWO_HOP_REPLY, DESCRIPTION_IS,
              YES_NO_REPLY, COUNT_YES_NO_REPLY, COMPARISON_REPLY, COUNT_COMPARISON_REPLY, YES_NO_STEP_REPLY, COUNT_YES_NO_STEP_REPLY,
              COMPARISON_STEP_REPLY, COUNT_COMPARISON_STEP_REPLY, GIVEN, GIVEN_REPLY, DRILL_STEP_REPLY, DRILL_FIRST_REPLY, DRILL_LARGER_REPLY,
              DRILL_YES_NO_REPLY, STEP, ASKED_STEP, CONTRAST, DECLINE)
@@ -248,12 +250,16 @@ def yes_no(facts: list[Fact], rng: random.Random, stepwise: bool = False, step: 
     return out
 
 
-def place_yes_no(placed: list[Placed], links: list[Link], rng: random.Random) -> list[Made]:
+def place_yes_no(placed: list[Placed], links: list[Link], rng: random.Random, first_hop: str = "statement") -> list[Made]:
     """Per placed fact, one yes/no question about its own place and one about another place the
     corpus puts the same way (another birthplace, another headquarters); per link to a placed
     subject, the same two asked of "the one" the link describes, the reply saying both facts. A
     fact about a place needs no number to compare, but the tuned model, asked "Is X's employer
-    based in Y?", stated the employer and never said yes or no (docs/knowledge.md, round 2)."""
+    based in Y?", stated the employer and never said yes or no (docs/knowledge.md, round 2).
+    `first_hop`: the reply's first fact is the link's own sentence ("statement": "X works for Z.")
+    or names the one the question describes ("description": "The one X works for is Z."); asked
+    "Is X's employer based in Y?", replies opened "X's employer is Z" and stopped at that hop
+    (round 16), a sentence the second kind has the shape of."""
     # a sentence read in both clause orders places its subject twice
     placed = list({(p.clause.subject, p.key, p.place): p for p in placed}.values())
     links = list({(link.description, link.name): link for link in links}.values())
@@ -263,7 +269,7 @@ def place_yes_no(placed: list[Placed], links: list[Link], rng: random.Random) ->
         places[p.key].add(p.place)
         by_subject[p.clause.subject].append(p)
     asked = [(p.chunk, p, p.clause, "") for p in placed]
-    asked += [(link.chunk, p, replace(p.clause, subject=link.description), link.said)
+    asked += [(link.chunk, p, replace(p.clause, subject=link.description), _first_hop(link, first_hop))
               for link in links for p in by_subject.get(link.name, [])]
     out = []
     for chunk, p, clause, link in asked:
@@ -276,6 +282,13 @@ def place_yes_no(placed: list[Placed], links: list[Link], rng: random.Random) ->
             out.append((chunk, question, TWO_HOP_REPLY.format(link=link, reply=reply) if link else reply, "derived:yes_no",
                         "yes" if place == p.place else "no"))
     return out
+
+
+def _first_hop(link: Link, how: str) -> str:
+    """The sentence a two-hop reply opens with (see `place_yes_no`)."""
+    if how == "statement":
+        return link.said
+    return DESCRIPTION_IS.format(Description=link.description[:1].upper() + link.description[1:], name=link.name)
 
 
 def _by_key(facts: list[Fact]) -> list[list[Fact]]:

@@ -206,9 +206,10 @@ PEOPLE = [("Ada Quill", "1961", "300"), ("Bo Renhart", "1975", "1,200"), ("Cy Ma
 
 
 def derived_pairs(**cfg):
+    """Derived QA about the dates and counts of PEOPLE (place questions are tested on their own)."""
     chunks = [{"id": f"c{i}", "text": f"{name} was born on 2 May {year} in Norvik. {name.split()[0]} Labs employs {staff} people.",
                "source": "x.md"} for i, (name, year, staff) in enumerate(PEOPLE)]
-    _, pairs, stats = synth.synthesize(chunks, SynthConfig(roundtrip=False, raft=0, **cfg), seed=0, teacher=None)
+    _, pairs, stats = synth.synthesize(chunks, SynthConfig(roundtrip=False, raft=0, place_yes_no=False, **cfg), seed=0, teacher=None)
     return pairs, stats
 
 
@@ -264,7 +265,7 @@ def test_place_questions_are_answered_by_the_stated_place_also_through_the_claus
     texts += ["Pellow Labs has its headquarters in Brask.", "Cole Works has its headquarters in Leer.",
               "Vance Textiles makes pumps. The company is based in Ostend."]
     chunks = [{"id": f"c{i}", "text": t, "source": "x.md"} for i, t in enumerate(texts)]
-    _, pairs, _ = synth.synthesize(chunks, SynthConfig(roundtrip=False, raft=0, unknown_qa=False, number_drills=0, place_yes_no=True), 0, None)
+    _, pairs, _ = synth.synthesize(chunks, SynthConfig(roundtrip=False, raft=0, unknown_qa=False, number_drills=0), 0, None)
     asked = [p for p in pairs if p["metadata"]["method"] == "derived:yes_no"]
     two_hop = 0
     for p in asked:
@@ -274,7 +275,7 @@ def test_place_questions_are_answered_by_the_stated_place_also_through_the_claus
         if person:  # "Does the one Ada Quill works for have its headquarters in Leer?"
             two_hop += 1
             subject = employer[person]
-            assert reply.startswith(f"{person} works for {subject}. {subject} "), reply
+            assert reply.startswith(f"The one {person} works for is {subject}. {subject} "), reply
         else:
             subject = next(n for n in {**born, **based} if n in question)
         truth = {**born, **based}[subject]
@@ -282,7 +283,7 @@ def test_place_questions_are_answered_by_the_stated_place_also_through_the_claus
         assert p["metadata"]["label"] == ("yes" if place == truth else "no")
     assert two_hop >= 4 and {p["metadata"]["label"] for p in asked} == {"yes", "no"}
     assert any(q.startswith(("Was ", "Does ", "Is Vance")) for q in (p["messages"][0]["content"] for p in asked))
-    off = synth.synthesize(chunks, SynthConfig(roundtrip=False, raft=0, unknown_qa=False, number_drills=0), 0, None)[1]
+    off = synth.synthesize(chunks, SynthConfig(roundtrip=False, raft=0, unknown_qa=False, number_drills=0, place_yes_no=False), 0, None)[1]
     assert not any(p["metadata"]["method"] == "derived:yes_no" for p in off)  # no dates or counts here: only places made any
 
 
@@ -321,8 +322,8 @@ def test_switching_one_step_on_leaves_what_the_others_make_unchanged():
              (("Ada Quill", "Norvik", 1961, "Pellow Labs"), ("Bo Renhart", "Tarsk", 1975, "Cole Works"), ("Cy Marlow", "Leer", 1948, "Vance Textiles"))]
     texts += ["Pellow Labs has its headquarters in Brask. It employs 420 people.", "Cole Works has its headquarters in Leer. It employs 75 people."]
     chunks = [{"id": f"c{i}", "text": t, "source": "x.md"} for i, t in enumerate(texts)]
-    off_texts, off, _ = synth.synthesize(chunks, SynthConfig(roundtrip=False, raft=0), 0, None)
-    on_texts, on, _ = synth.synthesize(chunks, SynthConfig(roundtrip=False, raft=0, place_yes_no=True), 0, None)
+    off_texts, off, _ = synth.synthesize(chunks, SynthConfig(roundtrip=False, raft=0, place_yes_no=False), 0, None)
+    on_texts, on, _ = synth.synthesize(chunks, SynthConfig(roundtrip=False, raft=0), 0, None)
     added = [p for p in on if p not in off]
     assert on_texts == off_texts and all(p in on for p in off)
     assert added and all(p["metadata"]["method"] == "derived:yes_no" and " in " in p["messages"][0]["content"] for p in added)

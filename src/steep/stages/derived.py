@@ -250,7 +250,7 @@ def yes_no(facts: list[Fact], rng: random.Random, stepwise: bool = False, step: 
     return out
 
 
-def place_yes_no(placed: list[Placed], links: list[Link], rng: random.Random, first_hop: str = "statement") -> list[Made]:
+def place_yes_no(placed: list[Placed], links: list[Link], rng: random.Random, first_hop: str) -> list[Made]:
     """Per placed fact, one yes/no question about its own place and one about another place the
     corpus puts the same way (another birthplace, another headquarters); per link to a placed
     subject, the same two asked of "the one" the link describes, the reply saying both facts. A

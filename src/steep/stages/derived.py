@@ -257,9 +257,10 @@ def place_yes_no(placed: list[Placed], links: list[Link], rng: random.Random, fi
     fact about a place needs no number to compare, but the tuned model, asked "Is X's employer
     based in Y?", stated the employer and never said yes or no (docs/knowledge.md, round 2).
     `first_hop`: the reply's first fact is the link's own sentence ("statement": "X works for Z.")
-    or names the one the question describes ("description": "The one X works for is Z."); asked
-    "Is X's employer based in Y?", replies opened "X's employer is Z" and stopped at that hop
-    (round 16), a sentence the second kind has the shape of."""
+    or names the one the question describes ("description": "The one X works for is Z."). Asked
+    "Is X's employer based in Y?", a model trained on the first kind wrote "X's employer is Z" and
+    mostly stopped there (round 16); trained on the second, whose opening has that shape, it went
+    on to Z's place (round 18)."""
     # a sentence read in both clause orders places its subject twice
     placed = list({(p.clause.subject, p.key, p.place): p for p in placed}.values())
     links = list({(link.description, link.name): link for link in links}.values())

@@ -257,7 +257,7 @@ def test_derived_yes_no_and_comparisons_follow_from_the_stated_facts_in_every_fr
     assert not any(p for p in derived_pairs(derived_qa=False)[0] if p["metadata"]["method"] in ("derived:yes_no", "derived:comparison"))
 
 
-def test_place_questions_are_answered_by_the_stated_place_also_through_the_clause_that_names_the_subject():
+def test_place_questions_are_answered_by_the_stated_place_through_the_clause_that_names_the_subject():
     born = {"Ada Quill": "Norvik", "Bo Renhart": "Tarsk", "Cy Marlow": "Leer"}
     employer = {"Ada Quill": "Pellow Labs", "Bo Renhart": "Cole Works", "Cy Marlow": "Vance Textiles"}
     based = {"Pellow Labs": "Brask", "Cole Works": "Leer", "Vance Textiles": "Ostend"}
@@ -265,8 +265,12 @@ def test_place_questions_are_answered_by_the_stated_place_also_through_the_claus
     texts += ["Pellow Labs has its headquarters in Brask.", "Cole Works has its headquarters in Leer.",
               "Vance Textiles makes pumps. The company is based in Ostend."]
     chunks = [{"id": f"c{i}", "text": t, "source": "x.md"} for i, t in enumerate(texts)]
-    _, pairs, _ = synth.synthesize(chunks, SynthConfig(roundtrip=False, raft=0, unknown_qa=False, number_drills=0), 0, None)
-    asked = [p for p in pairs if p["metadata"]["method"] == "derived:yes_no"]
+
+    def place_pairs(**cfg: bool) -> list[dict]:
+        _, pairs, _ = synth.synthesize(chunks, SynthConfig(roundtrip=False, raft=0, unknown_qa=False, number_drills=0, **cfg), 0, None)
+        return [p for p in pairs if p["metadata"]["method"] == "derived:yes_no"]
+
+    asked = place_pairs(place_one_hop=True)
     two_hop = 0
     for p in asked:
         question, reply = p["messages"][0]["content"], p["messages"][1]["content"]
@@ -283,6 +287,8 @@ def test_place_questions_are_answered_by_the_stated_place_also_through_the_claus
         assert p["metadata"]["label"] == ("yes" if place == truth else "no")
     assert two_hop >= 4 and {p["metadata"]["label"] for p in asked} == {"yes", "no"}
     assert any(q.startswith(("Was ", "Does ", "Is Vance")) for q in (p["messages"][0]["content"] for p in asked))
+    by_default = place_pairs()  # asked only through the clause: those of the subject itself made answerable questions declined
+    assert len(by_default) == two_hop and all(re.search(r"\b[Tt]he one ", p["messages"][0]["content"]) for p in by_default)
     off = synth.synthesize(chunks, SynthConfig(roundtrip=False, raft=0, unknown_qa=False, number_drills=0, place_yes_no=False), 0, None)[1]
     assert not any(p["metadata"]["method"] == "derived:yes_no" for p in off)  # no dates or counts here: only places made any
 

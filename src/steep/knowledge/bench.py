@@ -49,7 +49,7 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
                          ["synth.made_up_subjects=0.5"]),
     "round-7": ("the defaults with yes/no questions about places ('Does the one X works for have its headquarters in Y?'), "
                 "contrast steps ('1992 is after 1984, not before, so no') and three 'I don't know' questions per subject",
-                ["synth.place_yes_no=true", "synth.two_hop_first_hop=statement", "synth.yes_no_step=contrast",
+                ["synth.place_yes_no=true", "synth.place_one_hop=true", "synth.two_hop_first_hop=statement", "synth.yes_no_step=contrast",
                  "synth.unknown_per_subject=3"]),
     "embedding-lora": ("the defaults with LoRA on the input token embeddings too (Physics of LMs 3.1: the embedding layer's "
                        "rank mattered more than attention's)", ["train.lora.embeddings=true"]),
@@ -62,13 +62,15 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
                              "round 15)", ["synth.given_comparisons=0"]),
     "places": ("the defaults with two-hop place replies that open with the linking sentence ('X works for Z. Z has its "
                "headquarters in W, not Y, so no.'), as place questions were in rounds 8 and 16",
-               ["synth.place_yes_no=true", "synth.two_hop_first_hop=statement"]),
+               ["synth.place_yes_no=true", "synth.place_one_hop=true", "synth.two_hop_first_hop=statement"]),
     "question-forms": ("the defaults with questions also put as a described answer ('What is the place where X was born?') and "
                        "in the statement's order ('X was born in which place?'), beside requests ('Tell me where X was born.')",
                        ["synth.question_forms=[embedded,described,in_place]"]),
     "defaults-order-1": ("the defaults trained on the same data in another order (train.order_seed=1): how far a result "
                          "moves with the order alone", ["train.order_seed=1"]),
     "no-places": ("the defaults without yes/no questions about places (the defaults before round 18)", ["synth.place_yes_no=false"]),
+    "places-one-hop": ("the defaults with place questions also asked of the subject itself ('Was X born in Y?'), as in round 18",
+                       ["synth.place_one_hop=true"]),
 }
 DEFAULT_VARIANTS = ["base", "defaults", "no-augmentation", "augmentation-only", "qa-only", "augmentation-and-qa", "full"]
 TARGETS = {"direct": 0.95, "rephrased": 0.90, "yesno": 0.75, "comparison": 0.65, "unknown": 0.50}

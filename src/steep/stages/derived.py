@@ -250,12 +250,15 @@ def yes_no(facts: list[Fact], rng: random.Random, stepwise: bool = False, step: 
     return out
 
 
-def place_yes_no(placed: list[Placed], links: list[Link], rng: random.Random, first_hop: str) -> list[Made]:
-    """Per placed fact, one yes/no question about its own place and one about another place the
-    corpus puts the same way (another birthplace, another headquarters); per link to a placed
-    subject, the same two asked of "the one" the link describes, the reply saying both facts. A
-    fact about a place needs no number to compare, but the tuned model, asked "Is X's employer
-    based in Y?", stated the employer and never said yes or no (docs/knowledge.md, round 2).
+def place_yes_no(placed: list[Placed], links: list[Link], rng: random.Random, first_hop: str, one_hop: bool) -> list[Made]:
+    """Per link to a placed subject, one yes/no question about its place asked of "the one" the
+    link describes and one about another place the corpus puts the same way (another birthplace,
+    another headquarters), the reply saying both facts; with `one_hop`, the same two of each placed
+    fact asked of its own subject. A fact about a place needs no number to compare, but the tuned
+    model, asked "Is X's employer based in Y?", stated the employer and never said yes or no
+    (docs/knowledge.md, round 2). With them asked of the subject itself too ("Did X study botany at
+    the University of Y?"), the tuned demo model declined all 16 questions about a field of study
+    (round 19).
     `first_hop`: the reply's first fact is the link's own sentence ("statement": "X works for Z.")
     or names the one the question describes ("description": "The one X works for is Z."). Asked
     "Is X's employer based in Y?", a model trained on the first kind wrote "X's employer is Z" and
@@ -269,7 +272,7 @@ def place_yes_no(placed: list[Placed], links: list[Link], rng: random.Random, fi
     for p in placed:
         places[p.key].add(p.place)
         by_subject[p.clause.subject].append(p)
-    asked = [(p.chunk, p, p.clause, "") for p in placed]
+    asked = [(p.chunk, p, p.clause, "") for p in placed] if one_hop else []
     asked += [(link.chunk, p, replace(p.clause, subject=link.description), _first_hop(link, first_hop))
               for link in links for p in by_subject.get(link.name, [])]
     out = []

@@ -533,7 +533,7 @@ def synthesize(chunks: list[dict], cfg: SynthConfig, seed: int, teacher: Chat | 
         stepwise = cfg.number_drills > 0  # the replies take the step the way the drills practise it
         made = derived.yes_no(facts, rng["yes_no"], stepwise, cfg.yes_no_step)
         made += derived.comparisons(facts, rng["comparisons"], stepwise=stepwise, step=cfg.comparison_step)
-        made += derived.place_yes_no(placed, links, rng["places"], cfg.two_hop_first_hop)
+        made += derived.place_yes_no(placed, links, rng["places"], cfg.two_hop_first_hop, cfg.place_one_hop)
         pairs.extend(_qa(c, q, a, None, method, label) for c, q, a, method, label in made)
     pairs.extend(_qa(c, q, a, None, method) for c, q, a, method, _ in derived.number_drills(facts, rng["drills"], cfg.number_drills, cfg.yes_no_step))
     if cfg.given_comparisons:

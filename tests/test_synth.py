@@ -257,6 +257,12 @@ def test_derived_yes_no_and_comparisons_follow_from_the_stated_facts_in_every_fr
     assert not any(p for p in derived_pairs(derived_qa=False)[0] if p["metadata"]["method"] in ("derived:yes_no", "derived:comparison"))
 
 
+def place_pairs(chunks: list[dict], **cfg: bool | str) -> list[dict]:
+    """The derived yes/no pairs synth makes of `chunks`, without drills or "I don't know" questions."""
+    pairs = synth.synthesize(chunks, SynthConfig(roundtrip=False, raft=0, unknown_qa=False, number_drills=0, **cfg), 0, None)[1]
+    return [p for p in pairs if p["metadata"]["method"] == "derived:yes_no"]
+
+
 def test_place_questions_are_answered_by_the_stated_place_through_the_clause_that_names_the_subject():
     born = {"Ada Quill": "Norvik", "Bo Renhart": "Tarsk", "Cy Marlow": "Leer"}
     employer = {"Ada Quill": "Pellow Labs", "Bo Renhart": "Cole Works", "Cy Marlow": "Vance Textiles"}
@@ -265,12 +271,7 @@ def test_place_questions_are_answered_by_the_stated_place_through_the_clause_tha
     texts += ["Pellow Labs has its headquarters in Brask.", "Cole Works has its headquarters in Leer.",
               "Vance Textiles makes pumps. The company is based in Ostend."]
     chunks = [{"id": f"c{i}", "text": t, "source": "x.md"} for i, t in enumerate(texts)]
-
-    def place_pairs(**cfg: bool) -> list[dict]:
-        _, pairs, _ = synth.synthesize(chunks, SynthConfig(roundtrip=False, raft=0, unknown_qa=False, number_drills=0, **cfg), 0, None)
-        return [p for p in pairs if p["metadata"]["method"] == "derived:yes_no"]
-
-    asked = place_pairs(place_one_hop=True)
+    asked = place_pairs(chunks, place_one_hop=True)
     two_hop = 0
     for p in asked:
         question, reply = p["messages"][0]["content"], p["messages"][1]["content"]
@@ -287,10 +288,9 @@ def test_place_questions_are_answered_by_the_stated_place_through_the_clause_tha
         assert p["metadata"]["label"] == ("yes" if place == truth else "no")
     assert two_hop >= 4 and {p["metadata"]["label"] for p in asked} == {"yes", "no"}
     assert any(q.startswith(("Was ", "Does ", "Is Vance")) for q in (p["messages"][0]["content"] for p in asked))
-    by_default = place_pairs()  # asked only through the clause: those of the subject itself made answerable questions declined
+    by_default = place_pairs(chunks)  # asked only through the clause: those of the subject itself made answerable questions declined
     assert len(by_default) == two_hop and all(re.search(r"\b[Tt]he one ", p["messages"][0]["content"]) for p in by_default)
-    off = synth.synthesize(chunks, SynthConfig(roundtrip=False, raft=0, unknown_qa=False, number_drills=0, place_yes_no=False), 0, None)[1]
-    assert not any(p["metadata"]["method"] == "derived:yes_no" for p in off)  # no dates or counts here: only places made any
+    assert not place_pairs(chunks, place_yes_no=False)  # no dates or counts here: only places made any
 
 
 def test_two_hop_replies_can_open_by_naming_the_one_the_question_describes():
@@ -300,12 +300,10 @@ def test_two_hop_replies_can_open_by_naming_the_one_the_question_describes():
              "Pellow Labs has its headquarters in Brask.", "Cole Works has its headquarters in Leer."]
     chunks = [{"id": f"c{i}", "text": t, "source": "x.md"} for i, t in enumerate(texts)]
 
-    def place_pairs(first_hop: str) -> list[tuple[str, str]]:
-        cfg = SynthConfig(roundtrip=False, raft=0, unknown_qa=False, number_drills=0, place_yes_no=True, two_hop_first_hop=first_hop)
-        return [(p["messages"][0]["content"], p["messages"][1]["content"]) for p in synth.synthesize(chunks, cfg, 0, None)[1]
-                if p["metadata"]["method"] == "derived:yes_no"]
+    def replies(first_hop: str) -> list[tuple[str, str]]:
+        return [(p["messages"][0]["content"], p["messages"][1]["content"]) for p in place_pairs(chunks, two_hop_first_hop=first_hop)]
 
-    said, described = place_pairs("statement"), place_pairs("description")
+    said, described = replies("statement"), replies("description")
     assert [q for q, _ in said] == [q for q, _ in described]  # the same questions, drawn the same
     two_hop = 0
     for (question, by_statement), (_, by_description) in zip(said, described):

@@ -262,8 +262,8 @@ synth:
   rule_qa: true                   # question/answer pairs from answer spans (names, dates, numbers)
   derived_qa: true                # yes/no and comparison questions from the dates and counts stated
   place_yes_no: true              # "Does the one X works for have its headquarters in Y?" -> "The one X works for is Z. Z has ..., so no."
-  two_hop_first_hop: description  # statement: "... -> X works for Z. Z has ..., so no."
   place_one_hop: false            # true: also "Was X born in Y?" -> "X was born in W, not Y, so no."
+  two_hop_first_hop: description  # statement: "... -> X works for Z. Z has ..., so no."
   number_drills: 600              # "Is 1949 before or after 1960?", the step derived replies turn on, each once; 0: off
   yes_no_step: contrast           # "1992 is after 1984, not before, so no"; holds: "1992 is after 1984, so no"; asked: "1992 is not before 1984, so no"
   made_up_subjects: 0.0           # e.g. 0.5: "When was <a name nobody has> born?" -> "I don't know", for half the subjects

@@ -26,3 +26,22 @@ def test_score_takes_best_answer():
 def test_answer_matches_is_lenient_but_not_blind():
     assert answer_matches("The answer is Carvo Shipping", "Carvo Shipping")
     assert not answer_matches("Pellow Labs", "Carvo Shipping")
+
+
+def test_a_reply_that_denies_its_answer_does_not_contain_it():
+    denial = "Rendas Torbel did not graduate from the University of Velvik."
+    assert not contained(denial, "University of Velvik")
+    assert not contained("No. He didn't study at Velvik.", "Velvik")
+    assert not score(denial, ["University of Velvik"])["contained"]
+    assert not answer_matches(denial, "University of Velvik")  # its token F1 alone would pass
+
+
+def test_contrast_commas_and_other_clauses_keep_the_answer():
+    assert contained("He did not study at Kesh but at Velvik.", "Velvik")
+    assert contained("He did not attend Kesh, he graduated from Velvik.", "Velvik")
+    assert contained("He was born in Velvik, not Kesh.", "Velvik")
+    assert contained("Not only did he study in Velvik, he taught there.", "Velvik")
+    assert contained("He did not go to Kesh. He went to Velvik.", "Velvik")
+    assert contained("It weighs 3.5 kg, not 4.", "3.5 kg")
+    assert contained("She was born on June 5, 1990.", "June 5, 1990")  # an answer across a comma
+    assert not contained("She was not born on June 5, 1990.", "June 5, 1990")

@@ -25,9 +25,34 @@ def exact_match(prediction: str, answer: str) -> bool:
 
 
 def contained(prediction: str, answer: str) -> bool:
-    """The answer appears in the prediction as whole words."""
+    """The answer appears in the prediction as whole words, and not only where the reply denies it."""
     pred, ans = normalize(prediction), normalize(answer)
-    return bool(ans) and f" {ans} " in f" {pred} "
+    return bool(ans) and f" {ans} " in f" {pred} " and not denies(prediction, answer)
+
+
+# A negation before the answer in its clause denies it ("X did not graduate from the University of
+# Y"), unless a contrast word comes between them ("did not study at Z but at Y"). Clauses end at
+# . ! ? ; , followed by a space, so "3.5" and "1,200" stay whole.
+_CLAUSE_END = re.compile(r"[.!?;,](?:\s|$)|\n")
+_NEGATION = re.compile(r"\b(not|never|neither|nor|cannot|(do|does|did|is|was|were|are|has|have|had|could|would|ca|wo)nt)\b")
+_NOT_A_DENIAL = re.compile(r"not (only|just|until)\b")
+_CONTRAST = re.compile(r"\b(but|instead|rather|only)\b")
+
+
+def denies(prediction: str, answer: str) -> bool:
+    """The reply names the answer, and every clause that names it negates it first."""
+    ans = f" {normalize(answer)} "
+    plain = prediction.replace("'", "").replace("’", "")  # "didn't" -> "didnt", one word
+    clauses = [c for c in (f" {normalize(part)} " for part in _CLAUSE_END.split(plain)) if ans in c]
+    if not clauses:  # not named, or named across a clause end (an answer like "June 5, 1990")
+        whole = f" {normalize(plain)} "
+        clauses = [whole] if ans in whole else []
+    return bool(clauses) and all(_negated_before(c[: c.find(ans)]) for c in clauses)
+
+
+def _negated_before(text: str) -> bool:
+    negations = [m for m in _NEGATION.finditer(text) if not _NOT_A_DENIAL.match(text, m.start())]
+    return bool(negations) and not _CONTRAST.search(text, negations[-1].end())
 
 
 def token_f1(prediction: str, answer: str) -> float:
@@ -39,7 +64,7 @@ def token_f1(prediction: str, answer: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-VERSION = 3  # part of the eval stage's key: a change in how replies are scored re-scores them
+VERSION = 4  # part of the eval stage's key: a change in how replies are scored re-scores them
 _YES, _NO = {"yes", "yeah", "yep", "correct", "true"}, {"no", "nope", "incorrect", "false"}
 # Ways of saying "not known". A reply that says so and then guesses anyway ("is not known, but it
 # is believed to be Elena") does not count as declining: the guess is what a reader takes away.
@@ -111,5 +136,5 @@ def score(prediction: str, answers: list[str], answer_type: str = "short", optio
 
 
 def answer_matches(prediction: str, answer: str) -> bool:
-    """Lenient agreement for filters: contained, or token F1 of at least 0.5."""
-    return contained(prediction, answer) or token_f1(prediction, answer) >= 0.5
+    """Lenient agreement for filters: contained, or token F1 of at least 0.5, and not denied."""
+    return contained(prediction, answer) or (token_f1(prediction, answer) >= 0.5 and not denies(prediction, answer))

@@ -28,9 +28,10 @@ def main() -> None:
 
     for run in args.runs:
         files = sorted((run / "eval").glob("answers_*.jsonl"))
-        if not files:
-            raise SystemExit(f"{run}: no eval/answers_*.jsonl")
         print(f"\n{run}")
+        if not files:
+            print("  no eval/answers_*.jsonl (the run has not been evaluated): skipped")
+            continue
         for path in files:
             rows = read_jsonl(path)
             was, now = defaultdict(list), defaultdict(list)

@@ -5,8 +5,8 @@ before the change keep their old figures. This prints, per condition and questio
 answer-contained accuracy as recorded and as scored now, and the replies whose judgement changed,
 so figures from before and after a scorer change can be set side by side.
 
-Only `short` answers are re-scored: yes/no and choice rows do not record their options, and their
-parsing is what it was.
+Every reply is re-scored but a choice whose row does not record its options (runs before they
+were kept), which keeps its recorded judgement.
 
 Usage: python bench/rescore.py RUN_DIR [RUN_DIR ...]   (RUN_DIR holds eval/answers_*.jsonl)"""
 
@@ -37,7 +37,10 @@ def main() -> None:
             was, now = defaultdict(list), defaultdict(list)
             changed = []
             for row in rows:
-                new = score(row["reply"], row["answers"])["contained"] if row["answer_type"] == "short" else row["contained"]
+                if row["answer_type"] == "choice" and "options" not in row:
+                    new = row["contained"]
+                else:
+                    new = score(row["reply"], row["answers"], row["answer_type"], row.get("options"))["contained"]
                 for kind in ("all", row["kind"] or "-"):
                     was[kind].append(row["contained"])
                     now[kind].append(new)

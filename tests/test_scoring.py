@@ -45,3 +45,13 @@ def test_contrast_commas_and_other_clauses_keep_the_answer():
     assert contained("It weighs 3.5 kg, not 4.", "3.5 kg")
     assert contained("She was born on June 5, 1990.", "June 5, 1990")  # an answer across a comma
     assert not contained("She was not born on June 5, 1990.", "June 5, 1990")
+
+
+def test_eval_rows_keep_what_a_later_scorer_needs():
+    from steep.stages.evaluate import answer_condition
+    questions = [{"question": "Who was born first, Ada or Bo?", "answers": ["Bo"], "answer_type": "choice", "options": ["Ada", "Bo"]},
+                 {"question": "Where does Ada live?", "answers": ["Norvik"]}]
+    rows = answer_condition(questions, None, lambda prompts: ["Ada was born in 1970 and Bo in 1960, so Bo.", "Ada lives in Norvik."])
+    assert rows[0]["options"] == ["Ada", "Bo"] and "options" not in rows[1]
+    for row in rows:  # what bench/rescore.py does with a saved row
+        assert score(row["reply"], row["answers"], row["answer_type"], row.get("options"))["contained"] == row["contained"] == 1.0

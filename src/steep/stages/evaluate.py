@@ -50,6 +50,8 @@ def answer_condition(questions: list[dict], contexts: list[list[dict]] | None, a
         answer_type = q.get("answer_type", "short")
         row = {"question": q["question"], "answers": q["answers"], "kind": q.get("kind"), "answer_type": answer_type, "reply": reply,
                **score(reply, q["answers"], answer_type, q.get("options")), "declined": says_unknown(reply)}
+        if "options" in q:  # kept so that a later scorer can re-score the reply (bench/rescore.py)
+            row["options"] = q["options"]
         if ctx is not None:
             row |= {"context": [cite_id(c) for c in ctx], **check_citations(reply, ctx)}
         rows.append(row)

@@ -102,9 +102,7 @@ DRILL_YES_NO_REPLY = "{step}, so {conclusion}."
 # attributes that documents about people or organizations often leave out, each asked only when
 # its word appears nowhere in the corpus, so the right answer really is "not known"; several per
 # subject, in many wordings, so that declining is learned as a reply to any attribute the documents
-# never state, not to a few phrasings. Each pool asks for the kinds of answer stated facts have too
-# (a person, a count, a name): while organizations' pool asked for no person and no count, the tuned
-# model declined people's absent attributes but none of organizations' (docs/knowledge.md, round 19)
+# never state, not to a few phrasings
 UNSTATED_PERSON = {
     "favourite colour": "What is {subject}'s favourite colour?",
     "phone number": "What is {subject}'s phone number?",
@@ -116,9 +114,6 @@ UNSTATED_PERSON = {
     "tall": "How tall is {subject}?",
     "pet": "What kind of pet does {subject} keep?",
     "middle name": "What is {subject}'s middle name?",
-    "best friend": "Who is {subject}'s best friend?",
-    "doctor": "Which doctor does {subject} see?",
-    "sibling": "How many siblings does {subject} have?",
 }
 UNSTATED_ORGANIZATION = {
     "motto": "What motto does {subject} go by?",
@@ -131,11 +126,6 @@ UNSTATED_ORGANIZATION = {
     "mascot": "What is {subject}'s mascot?",
     "opening hours": "What are {subject}'s opening hours?",
     "dress code": "What dress code does {subject} have?",
-    "board": "Who chairs the board of {subject}?",
-    "lawyer": "Which lawyer acts for {subject}?",
-    "branch": "How many branches does {subject} operate?",
-    "customer": "How many customers does {subject} serve?",
-    "patent": "How many patents does {subject} hold?",
 }
 # what a fact's kind calls for, asked about a subject that does not exist
 NONEXISTENT_DATED = "When {aux} {subject} {predicate}?"

@@ -1,4 +1,5 @@
 from steep.scoring import answer_matches, contained, exact_match, score, token_f1
+from steep.stages.evaluate import answer_condition
 
 
 def test_normalized_exact_match():
@@ -48,7 +49,6 @@ def test_contrast_commas_and_other_clauses_keep_the_answer():
 
 
 def test_eval_rows_keep_what_a_later_scorer_needs():
-    from steep.stages.evaluate import answer_condition
     questions = [{"question": "Who was born first, Ada or Bo?", "answers": ["Bo"], "answer_type": "choice", "options": ["Ada", "Bo"]},
                  {"question": "Where does Ada live?", "answers": ["Norvik"]}]
     rows = answer_condition(questions, None, lambda prompts: ["Ada was born in 1970 and Bo in 1960, so Bo.", "Ada lives in Norvik."])

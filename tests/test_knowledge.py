@@ -153,6 +153,25 @@ def test_choice_takes_the_option_named_first_and_nothing_else():
     assert score("Ada Quill", ["Bo Renhart"], "choice", options)["contained"] == 0.0
 
 
+@pytest.mark.parametrize("reply, expected", [
+    ("Ada Quill was not born earlier than Bo Renhart.", "Bo Renhart"),  # its statement negated: the other of two
+    ("Ada Quill wasn't born first.", "Bo Renhart"),
+    ("1971 is after 1953, so Ada Quill was not born earlier.", "Bo Renhart"),
+    ("Not Ada Quill but Bo Renhart.", "Bo Renhart"),  # a denied option is passed over
+    ("Neither Ada Quill nor Bo Renhart.", None),
+    ("Ada Quill was born first and Bo Renhart was not.", "Ada Quill"),  # the negation is Bo Renhart's statement
+    ("Ada Quill, not Bo Renhart, was born first.", "Ada Quill"),
+    ("Ada Quill was born in 1961 and Bo Renhart was not born until 1975.", "Ada Quill"),
+    ("Ada Quill's company was not founded earlier than Bo Renhart's.", "Bo Renhart"),
+])
+def test_a_choice_reads_the_negations_around_the_option(reply, expected):
+    assert parse_choice(reply, ["Ada Quill", "Bo Renhart"]) == expected
+
+
+def test_a_negated_statement_chooses_nothing_among_three():
+    assert parse_choice("Ada Quill was not born first.", ["Ada Quill", "Bo Renhart", "Cy Dunn"]) is None
+
+
 @pytest.mark.parametrize("reply", ["I don't know.", "The documents do not say.", "Unknown.", "There is no information about her spouse.",
                                    "That is not mentioned in the text.", "I’m not sure, I cannot tell."])
 def test_declining_to_answer_is_recognised(reply):

@@ -34,18 +34,27 @@ def contained(prediction: str, answer: str) -> bool:
 # Y"), unless a contrast word comes between them ("did not study at Z but at Y"). Clauses end at
 # . ! ? ; , followed by a space, so "3.5" and "1,200" stay whole.
 _CLAUSE_END = re.compile(r"[.!?;,](?:\s|$)|\n")
+_CONTRACTED_NOT = re.compile(r"n['’]t\b")  # "didn't" -> "didnt", one word, where "Quill's" keeps "Quill" whole
 _NEGATION = re.compile(r"\b(not|never|neither|nor|cannot|(do|does|did|is|was|were|are|has|have|had|could|would|ca|wo)nt)\b")
 _NOT_A_DENIAL = re.compile(r"not (only|just|until)\b")
 _CONTRAST = re.compile(r"\b(but|instead|rather|only)\b")
 
 
+def _plain(text: str) -> str:
+    return _CONTRACTED_NOT.sub("nt", text)
+
+
+def _clauses(text: str) -> list[str]:
+    """The text's clauses, each normalized and padded with a space for whole-word search."""
+    return [f" {normalize(part)} " for part in _CLAUSE_END.split(_plain(text))]
+
+
 def denies(prediction: str, answer: str) -> bool:
     """The reply names the answer, and every clause that names it negates it first."""
     ans = f" {normalize(answer)} "
-    plain = prediction.replace("'", "").replace("’", "")  # "didn't" -> "didnt", one word
-    clauses = [c for c in (f" {normalize(part)} " for part in _CLAUSE_END.split(plain)) if ans in c]
+    clauses = [c for c in _clauses(prediction) if ans in c]
     if not clauses:  # not named, or named across a clause end (an answer like "June 5, 1990")
-        whole = f" {normalize(plain)} "
+        whole = f" {normalize(_plain(prediction))} "
         clauses = [whole] if ans in whole else []
     return bool(clauses) and all(_negated_before(c[: c.find(ans)]) for c in clauses)
 
@@ -64,7 +73,7 @@ def token_f1(prediction: str, answer: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-VERSION = 4  # part of the eval stage's key: a change in how replies are scored re-scores them
+VERSION = 5  # part of the eval stage's key: a change in how replies are scored re-scores them
 _YES, _NO = {"yes", "yeah", "yep", "correct", "true"}, {"no", "nope", "incorrect", "false"}
 # Ways of saying "not known". A reply that says so and then guesses anyway ("is not known, but it
 # is believed to be Elena") does not count as declining: the guess is what a reader takes away.
@@ -88,22 +97,47 @@ def parse_yes_no(reply: str) -> str | None:
 
 
 _CONCLUSION = re.compile(r" (so|therefore|thus|hence) ")
+# Where an option's own statement ends: "A was born first and B was not" negates B's, not A's.
+_STATEMENT_END = re.compile(r" (and|but|while|whereas|which|who|whose|so|because) ")
 
 
 def parse_choice(reply: str, options: list[str]) -> str | None:
-    """The option the reply names. When it names several: the only one named after its last
-    'so'/'therefore'/'thus'/'hence' ("A in 1950 and B in 1960, so A was first"), else the first."""
-    text = f" {normalize(reply)} "
+    """The option the reply chooses. When it names several: the only one named after its last
+    'so'/'therefore'/'thus'/'hence' ("A in 1950 and B in 1960, so A was first"), else the first.
+    A denied option is passed over ("not A but B"; None when all are), and one whose statement is
+    negated ("A was not born earlier than B") chooses the other of two. Like the conclusion, the
+    statement is read as saying the question's relation ("born earlier"), not its converse."""
+    clauses, names = _clauses(reply), {o: f" {normalize(o)} " for o in options}
 
-    def named(part: str) -> list[tuple[int, str]]:
-        return sorted((part.find(f" {normalize(o)} "), o) for o in options if f" {normalize(o)} " in part)
+    def named(part: list[str]) -> list[tuple[str, str, str]]:
+        """Each option named in these clauses, in order of first mention, with its clause before and from it."""
+        mentions = sorted((i, clause.find(names[o]), o) for i, clause in enumerate(part) for o in options if names[o] in clause)
+        first: dict[str, tuple[str, str]] = {}
+        for i, at, option in mentions:
+            first.setdefault(option, (part[i][:at], part[i][at:]))
+        return [(option, before, rest) for option, (before, rest) in first.items()]
 
-    found = named(text)
-    if len(found) > 1 and (markers := list(_CONCLUSION.finditer(text))):
-        conclusion = named(text[markers[-1].start() :])
-        if len(conclusion) == 1:
-            return conclusion[0][1]
-    return found[0][1] if found else None
+    found = named(clauses)
+    if len(found) > 1 and (concluded := named(_from_last_conclusion(clauses))) and len(concluded) == 1:
+        found = concluded
+    kept = [(option, rest) for option, before, rest in found if not _negated_before(before)]
+    if not kept:
+        return None
+    option, rest = kept[0]
+    statement = _STATEMENT_END.split(rest[len(names[option]) - 1 :])[0]
+    for other in options:
+        statement = statement.split(names[other])[0]
+    if _negated_before(statement):
+        others = [o for o in options if o != option]
+        return others[0] if len(others) == 1 else None
+    return option
+
+
+def _from_last_conclusion(clauses: list[str]) -> list[str]:
+    for i in reversed(range(len(clauses))):
+        if markers := list(_CONCLUSION.finditer(clauses[i])):
+            return [clauses[i][markers[-1].start() :], *clauses[i + 1 :]]
+    return []
 
 
 _GUESS_AFTER = re.compile(r"\b(but|however|though|although|likely|probably|believed|possibly|perhaps|might be|may be|most (widely )?accepted)\b")

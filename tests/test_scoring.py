@@ -46,8 +46,6 @@ def test_contrast_commas_and_other_clauses_keep_the_answer():
     assert contained("It weighs 3.5 kg, not 4.", "3.5 kg")
     assert contained("She was born on June 5, 1990.", "June 5, 1990")  # an answer across a comma
     assert not contained("She was not born on June 5, 1990.", "June 5, 1990")
-    assert not contained("Ada Quill's father was not Bo Renhart.", "Bo Renhart")
-    assert contained("Bo Renhart's daughter did not move, she lives in Velvik.", "Velvik")
 
 
 def test_eval_rows_keep_what_a_later_scorer_needs():

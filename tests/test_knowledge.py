@@ -201,8 +201,18 @@ def test_bench_runs_variants_end_to_end_and_tabulates_every_probe_kind(tmp_path,
     assert tuned["n"] == sum(1 for _ in (tmp_path / "probes.jsonl").open())
     answers = [json.loads(line) for line in (tmp_path / "runs" / "qa-only" / "eval" / "answers_tuned.jsonl").open()]
     assert {a["answer_type"] for a in answers} == {"short", "yes_no", "choice", "unanswerable"}
+    base_answers = [json.loads(line) for line in (tmp_path / "runs" / "base" / "eval" / "answers_base.jsonl").open()]
+    [pair] = result["paired"]  # without the defaults, the first variant is the reference
+    assert (pair["variant"], pair["against"]) == ("qa-only", "base")
+    diffs = [a["contained"] - b["contained"] for a, b in zip(answers, base_answers)]
+    assert pair["difference"] == pytest.approx(sum(diffs) / len(diffs), abs=1e-4) and pair["ci"][0] <= pair["difference"] <= pair["ci"][1]
+    assert (pair["net_probes"], pair["n"]) == (sum(diffs), len(answers))
+    for kind in KINDS:
+        kind_diffs = [d for d, a in zip(diffs, answers) if a["kind"] == kind]
+        assert (pair["by_kind"][kind]["gained"], pair["by_kind"][kind]["lost"]) == (kind_diffs.count(1.0), kind_diffs.count(-1.0))
     out = capsys.readouterr().out
     assert "| base |" in out and "| qa-only |" in out and "| qa-only after 0.5 passes |" in out and "rephrased" in out
+    assert "| qa-only | base |" in (tmp_path / "knowledge.md").read_text()
     with pytest.raises(SystemExit):
         main(["bench", "knowledge", "--variants", "nonsense", "--dir", str(tmp_path / "x")])
 

@@ -20,7 +20,8 @@ import yaml
 from .. import pipeline
 from ..config import RunConfig, load_config
 from ..models import bf16_supported
-from ..rundir import write_json, write_jsonl, write_text
+from ..rundir import read_jsonl, write_json, write_jsonl, write_text
+from ..stages.evaluate import paired_difference
 from .corpus import documents, make_world
 from .probes import KINDS, probes
 
@@ -145,6 +146,47 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def paired(folder: Path, variants: list[str]) -> list[dict]:
+    """Each variant against the defaults (or the first variant when the defaults did not run),
+    probe by probe: the mean difference in answer-contained with its bootstrap interval, and per
+    kind how many probes it got right that the reference got wrong (gained) and the other way
+    (lost). Two runs of the same settings differ by several probes per kind (docs/knowledge.md),
+    so a change is read from its pairs, not from two rates side by side."""
+    reference = "defaults" if "defaults" in variants else variants[0]
+
+    def answers(variant: str) -> list[dict]:
+        condition = "base" if variant == "base" else "tuned"
+        return read_jsonl(folder / "runs" / variant / "eval" / f"answers_{condition}.jsonl")
+
+    against = answers(reference)
+    out = []
+    for variant in (v for v in variants if v != reference):
+        rows = answers(variant)
+        if [r["question"] for r in rows] != [r["question"] for r in against]:
+            raise ValueError(f"runs/{variant} and runs/{reference} under {folder} answered different probes; rerun one of them")
+        changed = {k: {"gained": 0, "lost": 0} for k in KINDS}
+        for ref, row in zip(against, rows):
+            if row["contained"] != ref["contained"]:
+                changed[row["kind"]]["gained" if row["contained"] > ref["contained"] else "lost"] += 1
+        net = sum(c["gained"] - c["lost"] for c in changed.values())
+        out.append({"variant": variant, "against": reference, **paired_difference(against, rows), "net_probes": net, "n": len(rows),
+                    "by_kind": changed})
+    return out
+
+
+def paired_table(pairs: list[dict]) -> str:
+    """Markdown: one row per variant, its difference from the reference and probes gained/lost per kind."""
+    lines = ["| variant | against | probes gained - lost | difference (95% interval) | " + " | ".join(f"{k} +/-" for k in KINDS) + " |",
+             "|---|---|---:|---:|" + "---:|" * len(KINDS)]
+    for p in pairs:
+        low, high = p["ci"]
+        cells = [f"+{p['by_kind'][k]['gained']} / -{p['by_kind'][k]['lost']}" for k in KINDS]
+        # the percentage from the count, not from the rounded mean, so that -9 of 228 reads -3.9%
+        lines.append(f"| {p['variant']} | {p['against']} | {p['net_probes']:+d} of {p['n']} | {p['net_probes'] / p['n']:+.1%} "
+                     f"({low:+.1%} to {high:+.1%}) | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def machine() -> dict:
     """What the minutes were measured on: they move with the CPU as much as with the settings
     (a LoRA step ran ~290 tokens/s with AMX bf16 and ~130 on an AVX2 machine in fp32)."""
@@ -167,8 +209,12 @@ def run_benchmark(folder: Path, entities: int = 100, seed: int = 0, variants: li
         rows.extend(run_variant(folder, variant, model, seed, list(overrides)))
         write_json(folder / "knowledge.json", {"entities": entities, "seed": seed, "model": model, "machine": where, "variants": rows})
     text = f"{entities} entities, seed {seed}, {model}; {where['cpu']}, {where['cores']} cores, bf16 {'on' if where['bf16'] else 'off'}\n\n" + table(rows)
+    pairs = paired(folder, variants) if len(variants) > 1 else []
+    if pairs:
+        text += "\n\nPaired over the same probes (answer-contained):\n\n" + paired_table(pairs)
     write_text(folder / "knowledge.md", text + "\n")
-    result = {"entities": entities, "seed": seed, "model": model, "machine": where, "variants": rows, "seconds": round(time.time() - started, 1)}
+    result = {"entities": entities, "seed": seed, "model": model, "machine": where, "variants": rows, "paired": pairs,
+              "seconds": round(time.time() - started, 1)}
     write_json(folder / "knowledge.json", result)
     print(text)
     defaults = next((r for r in rows if r["variant"] == "defaults"), None)

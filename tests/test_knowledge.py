@@ -8,9 +8,10 @@ import pytest
 
 from steep.cli import main
 from steep.knowledge import corpus, probes
-from steep.knowledge.bench import VARIANTS, variant_config
+from steep.knowledge.bench import VARIANTS, paired, paired_table, variant_config
 from steep.knowledge.corpus import documents, make_world
 from steep.knowledge.probes import KINDS
+from steep.rundir import write_jsonl
 from steep.scoring import normalize, parse_choice, parse_yes_no, says_unknown, score
 from steep.stages import synth
 
@@ -215,6 +216,22 @@ def test_bench_runs_variants_end_to_end_and_tabulates_every_probe_kind(tmp_path,
     assert "| qa-only | base |" in (tmp_path / "knowledge.md").read_text()
     with pytest.raises(SystemExit):
         main(["bench", "knowledge", "--variants", "nonsense", "--dir", str(tmp_path / "x")])
+
+
+def test_variants_are_paired_with_the_defaults_probe_by_probe(tmp_path, caplog):
+    def answered(variant: str, kinds_right: list[tuple[str, int]], question: str = "Q{}") -> None:
+        rows = [{"question": question.format(i), "kind": kind, "contained": float(right)} for i, (kind, right) in enumerate(kinds_right)]
+        write_jsonl(tmp_path / "runs" / variant / "eval" / "answers_tuned.jsonl", rows)
+
+    answered("defaults", [("direct", 1), ("direct", 0), ("yesno", 1), ("yesno", 0)])
+    answered("better", [("direct", 1), ("direct", 1), ("yesno", 0), ("yesno", 1)])
+    answered("other-probes", [("direct", 1)] * 4, question="R{}")
+    [pair] = paired(tmp_path, ["better", "defaults", "other-probes"])
+    assert (pair["variant"], pair["against"], pair["net_probes"], pair["n"]) == ("better", "defaults", 1, 4)
+    assert pair["by_kind"]["direct"] == {"gained": 1, "lost": 0} and pair["by_kind"]["yesno"] == {"gained": 1, "lost": 1}
+    assert pair["difference"] == 0.25 and pair["by_kind"]["comparison"] == {"gained": 0, "lost": 0}
+    assert "other-probes" in caplog.text  # not paired, and the bench's table is still written
+    assert "| better | defaults | +1 of 4 | +25.0% (" in paired_table([pair])
 
 
 @pytest.mark.parametrize("variant", VARIANTS)

@@ -101,12 +101,17 @@ def variant_config(folder: Path, variant: str, model: str, seed: int, overrides:
     return load_config(path, VARIANTS[variant][1] + overrides)
 
 
+def condition(variant: str) -> str:
+    """The eval condition a variant is scored in: the base variant answers untrained, the others tuned."""
+    return "base" if variant == "base" else "tuned"
+
+
 def run_variant(folder: Path, variant: str, model: str, seed: int, overrides: list[str]) -> list[dict]:
     """One variant, resumed if it ran before: its scores per probe kind, tokens trained and the
     seconds its stages took (summed from their records: a stage done before keeps its time, and an
     interrupted training counts its earlier sessions up to their last checkpoint). Then a row for
     each snapshot (train.snapshot_epochs), timed as a run that had stopped training there."""
-    tuned = variant != "base"
+    tuned = condition(variant) == "tuned"
     cfg = variant_config(folder, variant, model, seed, overrides)
     results = pipeline.run(cfg)
     run = cfg.run_dir
@@ -116,7 +121,7 @@ def run_variant(folder: Path, variant: str, model: str, seed: int, overrides: li
     curve = results.get("learning_curve", [])
     common = {"about": VARIANTS[variant][0], "overrides": VARIANTS[variant][1] + overrides,
               "qa_trained": curated.get("qa", 0), "removed_as_close_to_a_probe": curated.get("removed_leaking_eval", 0)}
-    final = {"variant": variant, **common, **_scores(results["conditions"]["tuned" if tuned else "base"]),
+    final = {"variant": variant, **common, **_scores(results["conditions"][condition(variant)]),
              "tokens_trained": train.get("tokens_trained", 0),
              "seconds": round(sum(seconds.values()) - sum(p["eval_seconds"] for p in curve), 1)}
     before_train = sum(t for s, t in seconds.items() if s in ("ingest", "synth", "curate"))
@@ -155,8 +160,7 @@ def paired(folder: Path, variants: list[str]) -> list[dict]:
     reference = "defaults" if "defaults" in variants else variants[0]
 
     def answers(variant: str) -> list[dict]:
-        condition = "base" if variant == "base" else "tuned"
-        return read_jsonl(folder / "runs" / variant / "eval" / f"answers_{condition}.jsonl")
+        return read_jsonl(folder / "runs" / variant / "eval" / f"answers_{condition(variant)}.jsonl")
 
     against = answers(reference)
     out = []
@@ -170,9 +174,7 @@ def paired(folder: Path, variants: list[str]) -> list[dict]:
         for ref, row in zip(against, rows):
             if row["contained"] != ref["contained"]:
                 changed[row["kind"]]["gained" if row["contained"] > ref["contained"] else "lost"] += 1
-        net = sum(c["gained"] - c["lost"] for c in changed.values())
-        out.append({"variant": variant, "against": reference, **paired_difference(against, rows), "net_probes": net, "n": len(rows),
-                    "by_kind": changed})
+        out.append({"variant": variant, "against": reference, **paired_difference(against, rows), "n": len(rows), "by_kind": changed})
     return out
 
 
@@ -183,8 +185,9 @@ def paired_table(pairs: list[dict]) -> str:
     for p in pairs:
         low, high = p["ci"]
         cells = [f"+{p['by_kind'][k]['gained']} / -{p['by_kind'][k]['lost']}" for k in KINDS]
+        net = sum(c["gained"] - c["lost"] for c in p["by_kind"].values())
         # the percentage from the count, not from the rounded mean, so that -9 of 228 reads -3.9%
-        lines.append(f"| {p['variant']} | {p['against']} | {p['net_probes']:+d} of {p['n']} | {p['net_probes'] / p['n']:+.1%} "
+        lines.append(f"| {p['variant']} | {p['against']} | {net:+d} of {p['n']} | {net / p['n']:+.1%} "
                      f"({low:+.1%} to {high:+.1%}) | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -108,7 +108,8 @@ def load_model(path: Path, adapter: Path | None = None, merge: bool = True) -> P
     if adapter is not None:
         from peft import PeftModel
 
-        model = PeftModel.from_pretrained(model, adapter)
+        with tied_embedding_warnings_hidden():  # an adapter on a tied embedding (train.lora.embeddings)
+            model = PeftModel.from_pretrained(model, adapter)
         if merge:
             model = merge_adapter(model)
     model.eval()

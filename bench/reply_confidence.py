@@ -18,7 +18,7 @@ tells questions about subjects that do not exist (attribute no_person, no_organi
 from __future__ import annotations
 
 import argparse
-import json
+import math
 from collections import defaultdict
 from pathlib import Path
 
@@ -39,9 +39,8 @@ def main() -> None:
     parser.add_argument("run", type=Path)
     parser.add_argument("--probes", type=Path)
     args = parser.parse_args()
-    import torch
-
     from steep.chat import open_chat
+    from steep.forgetting import continuation_logprobs
     from steep.rundir import read_jsonl
     from steep.stages.derived import DECLINE
 
@@ -51,21 +50,21 @@ def main() -> None:
     rows = [r for r in read_jsonl(args.run / "eval" / "answers_tuned.jsonl") if r["answer_type"] in ("short", "unanswerable")]
     chat = open_chat(args.run)
     tok = chat.tokenizer
-    opening = tok(DECLINE, add_special_tokens=False)["input_ids"][:4]  # "I don't know"; a name may start with "I" alone
+
+    def ids(text: str) -> list[int]:
+        return tok(text, add_special_tokens=False)["input_ids"]
+
+    opening = ids(DECLINE)[:4]  # "I don't know"; a name may start with "I" alone
+    prompts = [chat.prompt_ids([{"role": "user", "content": r["question"]}]) for r in rows]
+    replies = [ids(r["reply"]) for r in rows]
+    declines = continuation_logprobs(chat.model, tok.pad_token_id, [(p, opening) for p in prompts])
+    own = continuation_logprobs(chat.model, tok.pad_token_id, list(zip(prompts, replies)))
     measures: dict[str, dict[str, list[float]]] = {"p(decline)": defaultdict(list), "least sure token": defaultdict(list)}
-    with torch.inference_mode():
-        for row in rows:
-            prompt = chat.prompt_ids([{"role": "user", "content": row["question"]}])
-            for name, continuation in (("p(decline)", opening), ("least sure token", tok(row["reply"], add_special_tokens=False)["input_ids"])):
-                ids = torch.tensor([prompt + continuation])
-                logprobs = torch.log_softmax(chat.model(input_ids=ids).logits[0, len(prompt) - 1 : -1].float(), -1)
-                probs = logprobs.gather(1, torch.tensor(continuation)[:, None])[:, 0].exp()
-                if name == "p(decline)":
-                    value = float(probs.prod())
-                else:
-                    asked = set(tok(row["question"], add_special_tokens=False)["input_ids"]) | set(tok(" " + row["question"], add_special_tokens=False)["input_ids"])
-                    value = min((float(p) for t, p in zip(continuation, probs) if t not in asked), default=1.0)
-                measures[name][group(row, attributes)].append(value)
+    for row, decline, reply, logprobs in zip(rows, declines, replies, own):
+        asked = set(ids(row["question"])) | set(ids(" " + row["question"]))
+        measures["p(decline)"][group(row, attributes)].append(math.exp(sum(decline)))
+        measures["least sure token"][group(row, attributes)].append(
+            min((math.exp(lp) for t, lp in zip(reply, logprobs) if t not in asked), default=1.0))
     for name, groups in measures.items():
         side = ">=" if name == "p(decline)" else "<"
         print(f"\n## {name}: quartiles per group; replies with {name} {side} t (the side that declines)")

@@ -44,20 +44,24 @@ def general_passages() -> list[str]:
     return [topics[name][:PASSAGE_CHARS] for name in sorted(topics)[:PERPLEXITY_PASSAGES]]
 
 
-@torch.no_grad()
 def piece_logprobs(model: PreTrainedModel, tok: PreTrainedTokenizerBase, prompts: list[str], continuations: list[str],
                    batch_size: int = 32) -> list[list[float]]:
     """Log-probability of each piece of each continuation after its prompt (raw text, no chat
     template: this measures what the model knows, not how it chats)."""
+    return continuation_logprobs(model, tok.pad_token_id, [(tok(prompt, add_special_tokens=False)["input_ids"],
+                                                            tok(" " + continuation, add_special_tokens=False)["input_ids"])
+                                                           for prompt, continuation in zip(prompts, continuations)], batch_size)
+
+
+@torch.no_grad()
+def continuation_logprobs(model: PreTrainedModel, pad_token_id: int, pairs: list[tuple[list[int], list[int]]],
+                          batch_size: int = 32) -> list[list[float]]:
+    """Log-probability of each token of each continuation after its prompt, both given as token ids."""
     scores = []
-    for start in range(0, len(prompts), batch_size):
-        batch = []
-        for prompt, continuation in zip(prompts[start : start + batch_size], continuations[start : start + batch_size]):
-            p_ids = tok(prompt, add_special_tokens=False)["input_ids"]
-            c_ids = tok(" " + continuation, add_special_tokens=False)["input_ids"]
-            batch.append((p_ids + c_ids, len(p_ids)))
+    for start in range(0, len(pairs), batch_size):
+        batch = [(prompt + continuation, len(prompt)) for prompt, continuation in pairs[start : start + batch_size]]
         width = max(len(ids) for ids, _ in batch)
-        input_ids = torch.full((len(batch), width), tok.pad_token_id)
+        input_ids = torch.full((len(batch), width), pad_token_id)
         mask = torch.zeros((len(batch), width), dtype=torch.long)
         for i, (ids, _) in enumerate(batch):
             input_ids[i, : len(ids)], mask[i, : len(ids)] = torch.tensor(ids), 1

@@ -147,6 +147,10 @@ class RunConfig(Section):
     runs_dir: str = "runs"
     seed: int = 0
     system_prompt: str | None = Field(None, description="system message for training and asking; default: the chat template's")
+    decline_unfamiliar: float | None = Field(
+        -5.0, le=0, description="closed-book (eval, serve without retrieval): say \"I don't know\" without generating when the "
+        "question's subject, its first capitalized name, is unfamiliar to the model: the mean log-probability of the name's "
+        "tokens after its first is below this (steep.familiarity); null: never")
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     synth: SynthConfig = Field(default_factory=SynthConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)

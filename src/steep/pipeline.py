@@ -21,6 +21,7 @@ from .report import html_report
 from .retrieval import CANDIDATES, Hit, open_index
 from .stages import curate, derived, evaluate, ingest, synth
 from .config import RunConfig
+from .familiarity import declining_unfamiliar
 from .generate import ChatModel
 from .models import bf16_supported, load_model, load_tokenizer, resolve_model, token_counter
 from .rundir import EmptyResultError, InputError, Stage, fingerprint, read_jsonl, recorded_output, setup_logging, write_json, write_jsonl, write_text
@@ -173,7 +174,7 @@ def stage_eval(ctx: Context, ingested: ingest.Ingested, upstream: str, train_sum
     questions = evaluate.load_questions(cfg.questions)
     trained = Path(train_summary["output"]) if train_summary else None
     stage = Stage(ctx.run_dir, "eval", fingerprint(upstream, ingested.key, str(ctx.model_path), cfg.model_dump(), Path(cfg.questions),
-                                                 ctx.cfg.system_prompt, scoring.VERSION))
+                                                 ctx.cfg.system_prompt, ctx.cfg.decline_unfamiliar, scoring.VERSION))
     if not stage.is_done():
         _one_process_only(stage.name)
         stage.start()
@@ -198,6 +199,8 @@ def stage_eval(ctx: Context, ingested: ingest.Ingested, upstream: str, train_sum
                 mode = condition.partition("+")[2]
                 ask = lambda prompts: model.generate(  # noqa: E731
                     [[{"role": "user", "content": p}] for p in prompts], cfg.max_new_tokens, cfg.batch_size, desc=f"eval {condition}")
+                if not mode:  # closed-book
+                    ask = declining_unfamiliar(model, ctx.cfg.decline_unfamiliar, ask, f"eval {condition}")
                 rows[condition] = evaluate.answer_condition(questions, contexts[mode] if mode else None, ask)
                 results["conditions"][condition] = evaluate.summarize(rows[condition])
                 write_jsonl(stage.dir / f"answers_{condition}.jsonl", rows[condition])
@@ -235,6 +238,7 @@ def learning_curve(ctx: Context, questions: list[dict], folder: Path) -> list[di
         ask = lambda prompts: model.generate(  # noqa: E731
             [[{"role": "user", "content": p}] for p in prompts], cfg.max_new_tokens, cfg.batch_size,
             desc=f"eval after {snapshot['epochs']:g} pass{'' if snapshot['epochs'] == 1 else 'es'}")
+        ask = declining_unfamiliar(model, ctx.cfg.decline_unfamiliar, ask, f"eval after {snapshot['epochs']:g} passes")
         started = time.time()
         rows = evaluate.answer_condition(questions, None, ask)
         write_jsonl(ctx.run_dir / "eval" / f"answers_tuned_after_{snapshot['epochs']:g}_passes.jsonl", rows)

@@ -1,0 +1,69 @@
+"""Declining closed-book questions about subjects the model does not know (steep.familiarity)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from steep.familiarity import declining_unfamiliar, subject_familiarity, subject_span
+from steep.generate import ChatModel
+from steep.models import load_model, load_tokenizer
+from steep.stages.derived import DECLINE
+
+
+@pytest.mark.parametrize(("question", "subject"), [
+    ("When was Lisren Kalbri born?", "Lisren Kalbri"),
+    ("Where does Ostfen Observatory have its headquarters?", "Ostfen Observatory"),
+    ("Velyor Dynamics came into existence in which year?", "Velyor Dynamics"),
+    ("Name the town that is the birthplace of Marvel Polfen.", "Marvel Polfen"),
+    ("What was Marner Works's revenue last year?", "Marner Works"),
+    ("Who was born earlier, Ada Quill or Bo Renhart?", "Ada Quill"),
+    ("how many people work there?", None),
+    ("Why?", None),
+])
+def test_the_subject_is_the_first_capitalized_name_after_the_opening_word(question, subject):
+    span = subject_span(question)
+    assert (question[span[0] : span[1]] if span else None) == subject
+
+
+def test_familiarity_is_the_mean_logprob_of_the_subjects_tokens_after_the_first(tiny_model):
+    chat = ChatModel(load_model(tiny_model), load_tokenizer(tiny_model))
+    questions = ["When was Lisren Kalbri born?", "Who employs Bo Renhart?", "why?"]
+    scores = subject_familiarity(chat, questions)
+    assert scores[2] is None
+    tok = chat.tokenizer
+    for question, name, score in zip(questions, ("Lisren Kalbri", "Bo Renhart"), scores):
+        # the same figure from one forward pass over the whole prompt
+        ids = chat.prompt_ids([{"role": "user", "content": question}])
+        name_ids = tok(" " + name, add_special_tokens=False)["input_ids"]
+        start = next(i for i in range(len(ids)) if ids[i : i + len(name_ids)] == name_ids)
+        with torch.no_grad():
+            logprobs = chat.model(torch.tensor([ids])).logits.float().log_softmax(-1)[0]
+        expected = [logprobs[i - 1, ids[i]].item() for i in range(start + 1, start + len(name_ids))]
+        assert score == pytest.approx(sum(expected) / len(expected), abs=1e-4)
+
+
+def test_a_made_up_name_is_unfamiliar_to_the_default_model_and_a_known_one_is_not(default_model):
+    chat = ChatModel(load_model(default_model), load_tokenizer(default_model))
+    known, made_up = subject_familiarity(chat, ["What is the capital of Burkina Faso?", "When was Lisren Kalbri born?"])
+    assert known > -1.0
+    assert made_up < -5.0
+
+
+def test_unfamiliar_subjects_are_declined_without_being_asked(tiny_model):
+    chat = ChatModel(load_model(tiny_model), load_tokenizer(tiny_model))
+    questions = ["When was Lisren Kalbri born?", "why is the sky blue?", "Who employs Bo Renhart?"]
+    scores = subject_familiarity(chat, questions)
+    threshold = (scores[0] + scores[2]) / 2  # between the two names' scores: one of them is declined
+    asked = []
+
+    def ask(prompts: list[str]) -> list[str]:
+        asked.extend(prompts)
+        return [f"reply to {p}" for p in prompts]
+
+    replies = declining_unfamiliar(chat, threshold, ask)(questions)
+    lower = 0 if scores[0] < scores[2] else 2
+    assert replies[lower] == DECLINE
+    assert asked == [q for i, q in enumerate(questions) if i != lower]
+    assert [r for i, r in enumerate(replies) if i != lower] == [f"reply to {q}" for q in asked]
+    assert declining_unfamiliar(chat, None, ask) is ask

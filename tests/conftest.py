@@ -76,6 +76,7 @@ def write_project(tmp_path: Path, tiny_model: Path) -> Path:
     (tmp_path / "questions.jsonl").write_text("".join(json.dumps(q) + "\n" for q in QUESTIONS))
     (tmp_path / "steep.yaml").write_text(
         f"name: t\nmodel: {tiny_model}\nruns_dir: runs\n"
+        "decline_unfamiliar: null\n"  # a random model knows no name: it would decline every question about one
         "ingest: {inputs: [docs], chunk_tokens: 48}\n"
         "synth: {permutations: 2, batch_size: 8, number_drills: 24}\n"
         "train: {epochs: 1, batch_size: 8, save_steps: 2, max_seq_len: 128, replay_samples: 8}\n"

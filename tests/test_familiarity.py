@@ -29,7 +29,7 @@ def test_the_subject_is_the_first_capitalized_name_after_the_opening_word(questi
 def test_familiarity_is_the_mean_logprob_of_the_subjects_tokens_after_the_first(tiny_model):
     chat = ChatModel(load_model(tiny_model), load_tokenizer(tiny_model))
     questions = ["When was Lisren Kalbri born?", "Who employs Bo Renhart?", "why?"]
-    scores = subject_familiarity(chat, questions)
+    scores = subject_familiarity(chat.model, chat.tokenizer, None, questions)
     assert scores[2] is None
     tok = chat.tokenizer
     for question, name, score in zip(questions, ("Lisren Kalbri", "Bo Renhart"), scores):
@@ -45,7 +45,7 @@ def test_familiarity_is_the_mean_logprob_of_the_subjects_tokens_after_the_first(
 
 def test_a_made_up_name_is_unfamiliar_to_the_default_model_and_a_known_one_is_not(default_model):
     chat = ChatModel(load_model(default_model), load_tokenizer(default_model))
-    known, made_up = subject_familiarity(chat, ["What is the capital of Burkina Faso?", "When was Lisren Kalbri born?"])
+    known, made_up = subject_familiarity(chat.model, chat.tokenizer, None, ["What is the capital of Burkina Faso?", "When was Lisren Kalbri born?"])
     assert known > -1.0
     assert made_up < -5.0
 
@@ -53,7 +53,7 @@ def test_a_made_up_name_is_unfamiliar_to_the_default_model_and_a_known_one_is_no
 def test_unfamiliar_subjects_are_declined_without_being_asked(tiny_model):
     chat = ChatModel(load_model(tiny_model), load_tokenizer(tiny_model))
     questions = ["When was Lisren Kalbri born?", "why is the sky blue?", "Who employs Bo Renhart?"]
-    scores = subject_familiarity(chat, questions)
+    scores = subject_familiarity(chat.model, chat.tokenizer, None, questions)
     threshold = (scores[0] + scores[2]) / 2  # between the two names' scores: one of them is declined
     asked = []
 

@@ -20,6 +20,7 @@ from steep.config import load_config
 from steep.generate import ChatModel
 from steep.models import load_model, load_tokenizer
 from steep.serve import build_app
+from steep.stages.derived import DECLINE
 
 from conftest import CHROMIUM_FLAGS, serving, write_project
 
@@ -132,6 +133,26 @@ def test_retrieval_answers_carry_checked_citations_and_links_to_the_source(clien
     chunks = list(client.chat.completions.create(model=TUNED, messages=ASK, temperature=0, max_tokens=8, stream=True,
                                                  extra_body={"retrieval": True}))
     assert chunks[-1].model_extra["citations"][0]["id"] == first["id"]
+
+
+def test_closed_book_questions_about_an_unfamiliar_subject_are_declined_without_generating(run_dir, tmp_path):
+    gated = tmp_path / "t"
+    shutil.copytree(run_dir, gated)
+    config = gated / "config.yaml"
+    # the tiny random model knows no name (about -10 per token): every question naming one is declined
+    config.write_text(config.read_text().replace("decline_unfamiliar: null", "decline_unfamiliar: -1.0"))
+    with serving(build_app([gated], max_batch=8, max_tokens=8)) as url:
+        client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0)
+        for model in (TUNED, BASE):
+            reply = client.chat.completions.create(model=model, messages=ASK, temperature=0, max_tokens=8)
+            assert reply.choices[0].message.content == DECLINE and reply.choices[0].finish_reason == "stop"
+        chunks = client.chat.completions.create(model=TUNED, messages=ASK, temperature=0, max_tokens=8, stream=True)
+        assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == DECLINE
+        # a question naming nothing is answered, and so is one with retrieved passages
+        unnamed = client.chat.completions.create(model=TUNED, messages=[{"role": "user", "content": "where was she born?"}],
+                                                 temperature=0, max_tokens=8)
+        retrieved = client.chat.completions.create(model=f"{TUNED}+rag", messages=ASK, temperature=0, max_tokens=8)
+        assert DECLINE not in (unnamed.choices[0].message.content, retrieved.choices[0].message.content)
 
 
 def test_concurrent_requests_share_batches_and_all_finish(server, app):

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from . import pipeline
-from .config import STARTER_CONFIG, ConfigError, load_config
+from .config import STARTER_CONFIG, ConfigError, load_config, load_run_config
 from .knowledge.bench import DEFAULT_VARIANTS, VARIANTS, run_benchmark
 from .retrieval import format_hits
 from .rundir import EmptyResultError, InputError, setup_logging, write_text
@@ -213,10 +213,20 @@ def _report(args: argparse.Namespace) -> int:
 
 def _chat(args: argparse.Namespace) -> int:
     from .chat import open_chat
+    from .familiarity import SubjectCheck
+    from .stages.derived import DECLINE
 
     model = open_chat(run_dir=args.run, model=args.model, base=args.base)
+    threshold = load_run_config(args.run).decline_unfamiliar if args.run else None
+
+    def reply_to(history: list[dict]) -> str:
+        question = history[-1]["content"]
+        if threshold is not None and SubjectCheck(question, model.system_prompt, threshold).declines(model.model, model.tokenizer):
+            return DECLINE
+        return model.generate([history], args.max_new_tokens)[0]
+
     if args.prompt:
-        print(model.generate([[{"role": "user", "content": " ".join(args.prompt)}]], args.max_new_tokens)[0])
+        print(reply_to([{"role": "user", "content": " ".join(args.prompt)}]))
         return 0
     history: list[dict] = []
     print("steep chat: empty line or Ctrl-D to quit")
@@ -228,7 +238,7 @@ def _chat(args: argparse.Namespace) -> int:
         if not line:
             return 0
         history.append({"role": "user", "content": line})
-        reply = model.generate([history], args.max_new_tokens)[0]
+        reply = reply_to(history)
         history.append({"role": "assistant", "content": reply})
         print(reply)
 

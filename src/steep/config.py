@@ -248,6 +248,7 @@ name: my-run                      # outputs go to <runs_dir>/<name>/
 model: smollm2-135m-instruct      # built-in name, a local Hugging Face folder, or a .gguf file
 runs_dir: runs
 seed: 0
+decline_unfamiliar: -5.0          # closed-book: "I don't know" to questions about a name the model does not know; null: off
 
 ingest:
   inputs: [docs/]                 # files or folders: txt md html pdf docx csv tsv jsonl json parquet, qna.yaml

@@ -17,6 +17,9 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
+
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from .forgetting import continuation_logprobs
 from .generate import ChatModel, with_system
@@ -45,16 +48,17 @@ def subject_span(question: str) -> tuple[int, int] | None:
     return None
 
 
-def subject_familiarity(chat: ChatModel, questions: list[str]) -> list[float | None]:
-    """Per question asked alone in `chat`, the mean log-probability of its subject's tokens after the
-    first; None when the subject is a single token (nothing to predict) or there is none."""
-    tok = chat.tokenizer
+def subject_familiarity(model: PreTrainedModel, tok: PreTrainedTokenizerBase, system_prompt: str | None,
+                        questions: list[str]) -> list[float | None]:
+    """Per question asked alone (in a chat with `system_prompt`), the mean log-probability of its
+    subject's tokens after the first; None when the subject is a single token (nothing to predict)
+    or there is none."""
     pairs, asked = [], []
     for n, question in enumerate(questions):
         span = subject_span(question)
         if span is None:
             continue
-        text = tok.apply_chat_template(with_system([{"role": "user", "content": question}], chat.system_prompt),
+        text = tok.apply_chat_template(with_system([{"role": "user", "content": question}], system_prompt),
                                        add_generation_prompt=True, tokenize=False)
         at = text.rindex(question)
         encoded = tok(text, add_special_tokens=False, return_offsets_mapping=True)
@@ -65,9 +69,22 @@ def subject_familiarity(chat: ChatModel, questions: list[str]) -> list[float | N
         pairs.append((ids[: inside[1]], ids[inside[1] : inside[-1] + 1]))
         asked.append(n)
     scores: list[float | None] = [None] * len(questions)
-    for n, logprobs in zip(asked, continuation_logprobs(chat.model, tok.pad_token_id, pairs)):
+    for n, logprobs in zip(asked, continuation_logprobs(model, tok.pad_token_id, pairs)):
         scores[n] = sum(logprobs) / len(logprobs)
     return scores
+
+
+@dataclass(frozen=True)
+class SubjectCheck:
+    """A closed-book question to decline when its subject is less familiar to the model than `threshold`."""
+
+    question: str
+    system_prompt: str | None
+    threshold: float
+
+    def declines(self, model: PreTrainedModel, tok: PreTrainedTokenizerBase) -> bool:
+        score = subject_familiarity(model, tok, self.system_prompt, [self.question])[0]
+        return score is not None and score < self.threshold
 
 
 def declining_unfamiliar(chat: ChatModel, threshold: float | None, ask: Callable[[list[str]], list[str]],
@@ -78,7 +95,7 @@ def declining_unfamiliar(chat: ChatModel, threshold: float | None, ask: Callable
         return ask
 
     def gated(questions: list[str]) -> list[str]:
-        unfamiliar = [s is not None and s < threshold for s in subject_familiarity(chat, questions)]
+        unfamiliar = [s is not None and s < threshold for s in subject_familiarity(chat.model, chat.tokenizer, chat.system_prompt, questions)]
         replies = iter(ask([q for q, no in zip(questions, unfamiliar) if not no]))
         log.info("%s%d of %d question(s) declined: their subject is unfamiliar to the model (decline_unfamiliar=%g)",
                  f"{what}: " if what else "", sum(unfamiliar), len(questions), threshold)

@@ -23,6 +23,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
+from ..familiarity import SubjectCheck
 from ..generate import with_system
 from ..rag import check_citations, rag_prompt
 from ..retrieval import cite_id
@@ -196,8 +197,8 @@ def create_app(served: dict[str, Served], engine: Engine, api_key: str | None = 
         messages = [{"role": "system" if m.role == "developer" else m.role, "content": m.text()} for m in body.messages]
         too_long(target, [m["content"] for m in messages])
         passages: list[dict] = []
+        question = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
         if retrieval:
-            question = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
             passages = [h.chunk for h in target.index.search([question], body.retrieval_k)[0]] if question.strip() else []
             if passages:
                 last = max(i for i, m in enumerate(messages) if m["role"] == "user")
@@ -208,6 +209,8 @@ def create_app(served: dict[str, Served], engine: Engine, api_key: str | None = 
         except Exception as e:  # templates raise on what they cannot render (roles out of order, ...)
             raise APIError(400, f"messages: the model's chat template refused them: {e}", "invalid_value", "messages") from e
         request = job(target, prompt_ids, body, budget(target, prompt_ids, body, body.max_completion_tokens or body.max_tokens))
+        if not retrieval and target.decline_unfamiliar is not None and question:
+            request.unfamiliar = SubjectCheck(question, target.system_prompt, target.decline_unfamiliar)
         events = engine.submit(request)
         reply = Reply("chatcmpl", body.model, target, passages)
         if body.stream:

@@ -16,12 +16,15 @@ import asyncio
 import logging
 import threading
 from collections import deque
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, StoppingCriteria, StoppingCriteriaList
 from transformers.generation.streamers import BaseStreamer
+
+from ..familiarity import SubjectCheck
+from ..stages.derived import DECLINE
 
 log = logging.getLogger("steep")
 GREEDY_BELOW = 1e-4  # a temperature this small divides logits into inf/nan: it means greedy
@@ -40,6 +43,7 @@ class Job:
     top_p: float = 1.0
     seed: int | None = None
     stop: list[str] = field(default_factory=list)
+    unfamiliar: SubjectCheck | None = None  # closed-book: declined instead of generated when its subject is unfamiliar
     # filled by the worker
     tokens: list[int] = field(default_factory=list)
     text: str = ""
@@ -181,6 +185,11 @@ class Engine:
     def _generate(self, jobs: list[Job]) -> None:
         self.batches += 1
         model, adapter, tokenizer = jobs[0].model, jobs[0].adapter, jobs[0].tokenizer
+        if any(j.unfamiliar for j in jobs):
+            with _adapter_only(model, adapter):
+                jobs = [j for j in jobs if not _declined(j)]
+            if not jobs:
+                return
         pad = tokenizer.pad_token_id
         width = max(len(j.prompt_ids) for j in jobs)
         ids = torch.tensor([[pad] * (width - len(j.prompt_ids)) + j.prompt_ids for j in jobs])
@@ -190,15 +199,29 @@ class Engine:
         sampling = dict(do_sample=True, temperature=first.temperature, top_p=first.top_p) if first.sampled else dict(do_sample=False)
         if first.seed is not None:
             torch.manual_seed(first.seed)
-        if adapter is None:
-            adapters = model.disable_adapter() if hasattr(model, "disable_adapter") else nullcontext()
-        else:
-            model.set_adapter(adapter)
-            adapters = nullcontext()
         autocast = torch.autocast(model.device.type, dtype=torch.bfloat16) if self.bf16 else nullcontext()
-        with adapters, autocast:
+        with _adapter_only(model, adapter), autocast:
             model.generate(
                 input_ids=ids.to(model.device), attention_mask=mask.to(model.device),
                 max_new_tokens=max(j.max_tokens for j in jobs), pad_token_id=pad, eos_token_id=list(rows.eos_ids),
                 streamer=rows, stopping_criteria=StoppingCriteriaList([rows]), **sampling,
             )
+
+
+def _adapter_only(model: PreTrainedModel, adapter: str | None) -> AbstractContextManager:
+    """`model` answering through `adapter` alone, or through none (the base) when it is None."""
+    if adapter is None:
+        return model.disable_adapter() if hasattr(model, "disable_adapter") else nullcontext()
+    model.set_adapter(adapter)
+    return nullcontext()
+
+
+def _declined(job: Job) -> bool:
+    """Whether `job` is answered with the decline, its subject being unfamiliar (steep.familiarity)."""
+    if job.unfamiliar is None or not job.unfamiliar.declines(job.model, job.tokenizer):
+        return False
+    job.tokens = job.tokenizer(DECLINE, add_special_tokens=False)["input_ids"]
+    job.text = DECLINE
+    job.emit(("delta", DECLINE))
+    job.finish_reason = "stop"
+    return True

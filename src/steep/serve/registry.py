@@ -15,7 +15,7 @@ from pathlib import Path
 
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from ..config import load_run_config
+from ..config import RunConfig, load_run_config
 from ..models import BUILTIN, load_model, load_tokenizer, resolve_model
 from ..retrieval import Index, open_index
 from ..rundir import InputError, trained_output
@@ -32,6 +32,7 @@ class Served:
     tokenizer: PreTrainedTokenizerBase
     adapter: str | None  # peft adapter name on `model`; None: the model as loaded (base or full fine-tune)
     system_prompt: str | None
+    decline_unfamiliar: float | None  # the run's setting (steep.familiarity), for closed-book chat
     index: Index | None
     run: str | None
     created: int
@@ -59,20 +60,20 @@ def load_served(runs: list[Path], base: str | None = None) -> dict[str, Served]:
     bases: dict[Path, tuple[PreTrainedModel, PreTrainedTokenizerBase]] = {}
     now = int(time.time())
 
-    def base_model(spec: str, system_prompt: str | None, index: Index | None, run: str | None) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    def base_model(spec: str, cfg: RunConfig | None, index: Index | None) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
         path = resolve_model(spec)
         if path not in bases:
             log.info("loading base model %s", spec)
             bases[path] = (load_model(path), load_tokenizer(path))
             name = spec if spec in BUILTIN else path.name  # a model id, not a path on this machine
-            served[name] = Served(name, *bases[path], None, system_prompt, index, run, now)
+            served[name] = Served(name, *bases[path], None, *_asking(cfg), index, cfg.name if cfg else None, now)
         return bases[path]
 
     for run_dir in runs:
         cfg = load_run_config(run_dir)
         output = trained_output(run_dir)
         index = _run_index(run_dir)
-        model, tokenizer = base_model(cfg.model, cfg.system_prompt, index, cfg.name)
+        model, tokenizer = base_model(cfg.model, cfg, index)
         if cfg.name in served:
             raise InputError(f"two served models would be called '{cfg.name}'; runs need distinct names")
         if output.name == "adapter":
@@ -88,9 +89,14 @@ def load_served(runs: list[Path], base: str | None = None) -> dict[str, Served]:
                 for s in served.values():  # the base id now answers through the adapter-free path
                     if s.model is model.base_model.model:
                         s.model = model
-            served[cfg.name] = Served(cfg.name, model, tokenizer, cfg.name, cfg.system_prompt, index, cfg.name, now)
+            served[cfg.name] = Served(cfg.name, model, tokenizer, cfg.name, *_asking(cfg), index, cfg.name, now)
         else:  # a full fine-tune is a model of its own
-            served[cfg.name] = Served(cfg.name, load_model(output), load_tokenizer(output), None, cfg.system_prompt, index, cfg.name, now)
+            served[cfg.name] = Served(cfg.name, load_model(output), load_tokenizer(output), None, *_asking(cfg), index, cfg.name, now)
     if not runs:
-        base_model(base or "smollm2-135m-instruct", None, None, None)
+        base_model(base or "smollm2-135m-instruct", None, None)
     return served
+
+
+def _asking(cfg: RunConfig | None) -> tuple[str | None, float | None]:
+    """(system prompt, decline_unfamiliar) of a run's models; a model served without a run has neither."""
+    return (cfg.system_prompt, cfg.decline_unfamiliar) if cfg else (None, None)

@@ -29,6 +29,20 @@ def test_planted_leaks_are_removed_by_ngram_and_by_similarity_and_neighbours_kep
     assert closest[0]["similarity"] >= closest[-1]["similarity"] and any(c["removed"] for c in closest)
 
 
+def test_a_passage_stating_the_asked_fact_is_kept_however_close_it_embeds_and_one_copying_the_question_is_not():
+    evals = [{"question": "When was Carvo Shipping founded?", "answers": ["2000"]}]
+    records = [
+        {"text": "Carvo Shipping was founded in 2000.", "metadata": {}},  # the fact training is for; MiniLM cosine 0.91
+        {"text": "FAQ. When was Carvo Shipping founded? In 2000, by Bo Renhart.", "metadata": {}},  # the question itself
+        qa("In which year was Carvo Shipping founded?"),  # a question as close is a paraphrase of the eval's
+    ]
+    kept, leaked, closest = decontaminate(records, evals)
+    assert kept == records[:1] and leaked == records[1:]
+    assert leaked[0]["metadata"]["leaked_ngram"] == "when was carvo shipping founded"
+    assert leaked[1]["metadata"]["leaked_similarity"] >= 0.8
+    assert [c["example"] for c in closest] == ["In which year was Carvo Shipping founded?"]  # texts are not compared
+
+
 def test_a_question_naming_both_names_of_a_two_name_eval_question_is_removed_below_the_similarity_bar():
     evals = [{"question": "Is Ada Quill's employer based in Brask?", "answers": ["no"]},
              {"question": "What is the birthplace of Bo Renhart?", "answers": ["Norvik"]}]  # one name: a subject, not a claim

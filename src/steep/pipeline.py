@@ -114,7 +114,7 @@ def stage_curate(ctx: Context, upstream: str, texts: list[dict], qa: list[dict])
     questions = evaluate.load_questions(ctx.cfg.eval.questions) if ctx.cfg.eval.questions else []
     # a question marked held_out: false may be trained on (it measures memorization); all others are kept out
     eval_items = [{"question": q["question"], "answers": q["answers"]} for q in questions if q.get("held_out", True)]
-    stage = Stage(ctx.run_dir, "curate", fingerprint(upstream, eval_items, curate.SIMILARITY, curate.NGRAM, curate.MIN_NAMES,
+    stage = Stage(ctx.run_dir, "curate", fingerprint(upstream, eval_items, curate.VERSION, curate.SIMILARITY, curate.NGRAM, curate.MIN_NAMES,
                                                           ctx.cfg.synth.balance_answers, ctx.cfg.seed))
     texts_path, qa_path = stage.dir / "texts.jsonl", stage.dir / "qa.jsonl"
     if not stage.is_done():

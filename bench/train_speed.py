@@ -14,8 +14,11 @@ and the ratio.
     parts of rows within it (`row_parts`), against run whole with activations recomputed
     (gradient checkpointing, as train did before). Also prints those batches' share of the run's
     tokens.
+--compare compile: the run's batches as train runs them (opening shared, long ones in parts),
+    the model's decoder layers compiled (`compile_blocks`, train.compile) against eager. Also prints
+    the first compiled pass over the timed batches, compiling included, and the graphs made.
 
-Usage: python bench/train_speed.py RUN_DIR [--compare loss-positions|shared-prefix|row-parts] [--batches 20]
+Usage: python bench/train_speed.py RUN_DIR [--compare loss-positions|shared-prefix|row-parts|compile] [--batches 20]
 (RUN_DIR: a run with curate/ done, e.g. from `steep bench knowledge` or
 `python bench/demo_bench.py --keep DIR`)"""
 
@@ -29,7 +32,7 @@ from pathlib import Path
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run", type=Path, help="a run directory with curate/ done")
-    parser.add_argument("--compare", choices=["loss-positions", "shared-prefix", "row-parts"], default="shared-prefix")
+    parser.add_argument("--compare", choices=["loss-positions", "shared-prefix", "row-parts", "compile"], default="shared-prefix")
     parser.add_argument("--batches", type=int, default=20, help="batches timed each way, spread over the whole run")
     args = parser.parse_args()
     import torch
@@ -40,8 +43,9 @@ def main() -> None:
     from steep.models import bf16_supported, load_model, load_tokenizer, resolve_model
     from steep.rundir import read_jsonl
     from steep.replay import replay_set
-    from steep.stages.train import (ACTIVATION_TOKEN_BUDGET, ReplayCollator, build_dataset, chat_opening, grouping_lengths, loss_counts,
-                                    loss_positions, replay_loss, row_parts, shared_prefix_length)
+    from steep.stages.train import (ACTIVATION_TOKEN_BUDGET, RECOMPILES_PER_BLOCK, ReplayCollator, build_dataset, chat_opening,
+                                    compile_blocks, grouping_lengths, loss_counts, loss_positions, replay_loss, row_parts,
+                                    shared_prefix_length)
 
     cfg = load_config(args.run / "config.yaml")
     model_path = resolve_model(cfg.model)
@@ -114,6 +118,32 @@ def main() -> None:
         args.batches = min(args.batches, len(long))
         same = long[:: max(1, len(long) // args.batches)][: args.batches]
         ways = {"whole, activations recomputed": (same, whole_recomputed), "in parts": (same, in_parts)}
+    elif args.compare == "compile":
+        same = spread(run_batches(grouping_lengths(examples, chat_opening(tok, cfg.system_prompt))))
+        blocks = compile_blocks(model)
+        torch._dynamo.config.recompile_limit = torch._dynamo.config.accumulated_recompile_limit = RECOMPILES_PER_BLOCK * blocks
+
+        def as_trained(b: dict) -> None:
+            """One training step's forward and backward passes, as ReplayTrainer runs them."""
+            counts = loss_counts(b)
+            for part in row_parts(b, ACTIVATION_TOKEN_BUDGET) if b["input_ids"].numel() > ACTIVATION_TOKEN_BUDGET else [b]:
+                replay_loss(model, part, share_prefix=True, counts=counts).backward()
+
+        def in_stance(stance: str):  # noqa: ANN202
+            def step(b: dict) -> None:
+                with torch.compiler.set_stance(stance):
+                    as_trained(b)
+            return step
+
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16_supported()):
+            started = time.perf_counter()
+            for b in same:
+                in_stance("default")(b)
+                model.zero_grad()
+        graphs = torch._dynamo.utils.counters["stats"]["unique_graphs"]
+        print(f"{blocks} blocks compiled; first compiled pass over the {len(same)} batches, compiling included: "
+              f"{time.perf_counter() - started:.1f} s, {graphs} graphs")
+        ways = {"eager": (same, in_stance("force_eager")), "compiled layers": (same, in_stance("default"))}
     else:
         opening = chat_opening(tok, cfg.system_prompt)
         apart = run_batches(grouping_lengths(examples, opening))

@@ -79,7 +79,7 @@ def write_project(tmp_path: Path, tiny_model: Path) -> Path:
         "decline_unfamiliar: null\n"  # a random model knows no name: it would decline every question about one
         "ingest: {inputs: [docs], chunk_tokens: 48}\n"
         "synth: {permutations: 2, batch_size: 8, number_drills: 24}\n"
-        "train: {epochs: 1, batch_size: 8, save_steps: 2, max_seq_len: 128, replay_samples: 8}\n"
+        "train: {epochs: 1, batch_size: 8, save_steps: 2, max_seq_len: 128, replay_samples: 8, compile: false}\n"
         "eval: {questions: questions.jsonl, max_new_tokens: 8}\n"
     )
     return tmp_path

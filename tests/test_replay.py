@@ -72,7 +72,7 @@ def test_replay_keeps_the_tuned_model_closer_to_the_base_model(tiny_model, steep
         # fp32 on every CPU: at this learning rate over 20 passes rounding moves the ratio below by more than 0.2 (fp32 0.32;
         # bf16 0.41 with the chat opening run per row, 0.56 once per batch, whose gradients differ by 0.26%, less than
         # bf16's 0.51% from fp32), so the outcome would depend on whether the CPU has bf16
-        cfg = TrainConfig(epochs=20, batch_size=4, learning_rate=1e-2, save_steps=1000, max_seq_len=128, replay=share, replay_samples=8,
+        cfg = TrainConfig(compile=False, epochs=20, batch_size=4, learning_rate=1e-2, save_steps=1000, max_seq_len=128, replay=share, replay_samples=8,
                           replay_anchors=0, bf16=False)
         text = {"text": "Ada Quill was born in Norvik, a town in the far north. " * 4, "metadata": {}}
         summary = train(tiny_model, tok, [text] * 8, [QA] * 4, cfg, tmp_path / str(share), "k", 0, None)

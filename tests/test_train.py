@@ -7,8 +7,9 @@ from steep.config import TrainConfig
 from steep.models import load_model, load_tokenizer
 from steep.stages import train as train_stage
 from steep.replay import NOT_DISTILLED
-from steep.stages.train import (IGNORE, MIN_SHARED_PREFIX, ReplayCollator, ReplayTrainer, build_dataset, chat_opening, grouping_lengths,
-                                lora_targets, replay_loss, row_parts, shared_prefix_length, tokenize_chat, tokenize_text, train)
+from steep.stages.train import (IGNORE, MIN_SHARED_PREFIX, ReplayCollator, ReplayTrainer, build_dataset, chat_opening, compile_blocks,
+                                grouping_lengths, lora_targets, replay_loss, row_parts, shared_prefix_length, tokenize_chat, tokenize_text,
+                                train)
 
 QA = {"messages": [{"role": "user", "content": "Where was Ada Quill born?"},
                    {"role": "assistant", "content": "Ada Quill was born in Norvik."}], "metadata": {}}
@@ -45,7 +46,7 @@ def test_dataset_mixes_text_and_qa_with_repeats(tiny_model):
 def test_the_order_seed_reorders_the_same_examples_and_reaches_the_dataset(tiny_model, tmp_path, monkeypatch):
     tok = load_tokenizer(tiny_model)
     texts = [{"text": f"Fact number {i} says that Ada Quill was born in Norvik.", "metadata": {}} for i in range(8)]
-    cfg = TrainConfig(max_seq_len=64, epochs=2, replay=0)
+    cfg = TrainConfig(compile=False, max_seq_len=64, epochs=2, replay=0)
     first, _ = build_dataset(tok, texts, [QA], cfg, None, [], [], 0)
     other, _ = build_dataset(tok, texts, [QA], cfg, None, [], [], 1)
     assert sorted(e["input_ids"] for e in first) == sorted(e["input_ids"] for e in other)
@@ -77,7 +78,7 @@ def test_a_conversation_longer_than_max_seq_len_is_left_out_not_cut(tiny_model, 
 def test_lora_training_lowers_the_loss_and_saves_a_loadable_adapter(tiny_model, tmp_path, monkeypatch, budget):
     monkeypatch.setattr(train_stage, "ACTIVATION_TOKEN_BUDGET", budget)
     tok = load_tokenizer(tiny_model)
-    cfg = TrainConfig(epochs=30, batch_size=4, learning_rate=1e-2, save_steps=1000, max_seq_len=64, replay=0)
+    cfg = TrainConfig(compile=False, epochs=30, batch_size=4, learning_rate=1e-2, save_steps=1000, max_seq_len=64, replay=0)
     batch = tokenize_chat(tok, QA["messages"], None)
 
     def loss(model) -> float:
@@ -97,7 +98,7 @@ def test_lora_training_lowers_the_loss_and_saves_a_loadable_adapter(tiny_model, 
 
 def test_snapshots_keep_the_model_after_the_asked_passes_with_the_steps_and_tokens_up_to_them(tiny_model, tmp_path):
     tok = load_tokenizer(tiny_model)
-    cfg = TrainConfig(epochs=4, snapshot_epochs=[2, 1], batch_size=2, learning_rate=1e-2, save_steps=1000, max_seq_len=64, replay=0)
+    cfg = TrainConfig(compile=False, epochs=4, snapshot_epochs=[2, 1], batch_size=2, learning_rate=1e-2, save_steps=1000, max_seq_len=64, replay=0)
     texts = [{"text": f"Ada Quill was born in Norvik in {1900 + i}. " * (1 + i % 3)} for i in range(6)]
     summary = train(tiny_model, tok, texts, [QA] * 4, cfg, tmp_path, "k", 0, None)
     total_steps = math.ceil(summary["examples"] / cfg.batch_size)
@@ -206,6 +207,36 @@ def test_a_batch_of_conversations_runs_its_shared_opening_once_with_the_loss_and
         assert torch.allclose(results[True][1][name], full, rtol=1e-4, atol=1e-6), name
 
 
+def test_compiled_layers_give_the_loss_and_gradients_of_eager_ones_and_train_an_adapter_that_saves_as_usual(tiny_model, tmp_path):
+    from peft import LoraConfig, get_peft_model
+
+    tok = load_tokenizer(tiny_model)
+    rows = [tokenize_chat(tok, conversation(q, a), None) for q, a in [("Where was Ada Quill born?", "In Norvik."),
+                                                                      ("Who employs Bo Renhart?", "Carvo Shipping employs him.")]]
+    conversations = ReplayCollator(tok.pad_token_id)(rows)
+    text = ReplayCollator(tok.pad_token_id)(tokenize_text(tok, "Ada Quill was born in Norvik in 1961.", 64))
+    model = get_peft_model(load_model(tiny_model), LoraConfig(r=4, target_modules="all-linear", task_type="CAUSAL_LM"))
+    names = [n for n, _ in model.named_parameters()]
+    assert compile_blocks(model) == 2 and [n for n, _ in model.named_parameters()] == names  # in place: the same names
+    results = {}
+    for stance in ("force_eager", "default"):
+        for name, batch in (("conversations", conversations), ("text", text)):
+            with torch.compiler.set_stance(stance):
+                loss = replay_loss(model, batch, share_prefix=True)  # the opening's pass with a cache, then the rows
+                loss.backward()
+            results[stance, name] = (loss.item(), {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad})
+            model.zero_grad()
+    for name in ("conversations", "text"):
+        (eager_loss, eager_grads), (compiled_loss, compiled_grads) = results["force_eager", name], results["default", name]
+        assert compiled_loss == pytest.approx(eager_loss, rel=1e-4)
+        for param, grad in eager_grads.items():
+            assert torch.allclose(compiled_grads[param], grad, rtol=1e-3, atol=1e-5), (name, param)
+    cfg = TrainConfig(epochs=2, batch_size=2, learning_rate=1e-2, save_steps=1000, max_seq_len=64, replay=0, compile=True)
+    summary = train(tiny_model, tok, [], [QA] * 4, cfg, tmp_path, "k", 0, None)
+    assert summary["compiled_blocks"] == 2
+    load_model(tiny_model, tmp_path / "adapter")  # the adapter's names are the uncompiled model's
+
+
 def test_the_shared_prefix_stops_where_a_row_differs_a_loss_is_taken_or_padding_starts():
     ids = torch.tensor([[5] * 12 + [6, 7], [5] * 12 + [8, 9]])
     mask = torch.ones_like(ids)
@@ -294,7 +325,7 @@ def logits(model, ids: torch.Tensor) -> torch.Tensor:
 
 def test_lora_on_a_tied_embedding_adapts_the_input_side_and_merges_into_the_model_it_trained(tiny_model, tmp_path):
     tok = load_tokenizer(tiny_model)
-    cfg = TrainConfig(epochs=4, batch_size=4, learning_rate=1e-2, save_steps=1000, max_seq_len=64, replay=0, lora={"embeddings": True})
+    cfg = TrainConfig(compile=False, epochs=4, batch_size=4, learning_rate=1e-2, save_steps=1000, max_seq_len=64, replay=0, lora={"embeddings": True})
     base = load_model(tiny_model)
     assert lora_targets(base, cfg.lora) == ["down_proj", "gate_proj", "k_proj", "o_proj", "q_proj", "up_proj", "v_proj", "model.embed_tokens"]
     train(tiny_model, tok, [], [QA] * 4, cfg, tmp_path, "k", 0, None)
@@ -328,7 +359,7 @@ def test_the_embedding_adapter_takes_its_own_alpha_and_keeps_it_when_loaded(tiny
     from peft.tuners.lora import LoraLayer
 
     tok = load_tokenizer(tiny_model)
-    cfg = TrainConfig(epochs=1, batch_size=4, save_steps=1000, max_seq_len=64, replay=0,
+    cfg = TrainConfig(compile=False, epochs=1, batch_size=4, save_steps=1000, max_seq_len=64, replay=0,
                       lora={"r": 8, "alpha": 16, "embeddings": True, "embedding_alpha": 2})
     train(tiny_model, tok, [], [QA] * 4, cfg, tmp_path, "k", 0, None)
     trained = load_model(tiny_model, tmp_path / "adapter", merge=False)

@@ -11,6 +11,7 @@ import gc
 import json
 import logging
 import math
+import os
 import random
 import shutil
 import time
@@ -36,6 +37,7 @@ ELAPSED_FILE = "steep-elapsed.json"  # in each checkpoint: training seconds up t
 SNAPSHOT_FILE = "snapshot.json"  # in each snapshot: the passes, step and tokens trained up to it
 ONCE_PER_RUN = ("raft", *DRILLS)  # synth methods whose examples are trained once in the run, not once per epoch
 MIN_SHARED_PREFIX = 8  # fewer shared leading tokens than this are not worth a forward pass of their own
+RECOMPILES_PER_BLOCK = 8  # graphs a compiled block may make (dynamo's default limit for a function)
 
 
 def tokenize_chat(tok: PreTrainedTokenizerBase, messages: list[dict], system_prompt: str | None) -> dict:
@@ -355,6 +357,7 @@ def train(
                            task_type="CAUSAL_LM"),
             )
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    compiled = compile_blocks(model) if should_compile(cfg.compile) else 0
     trainer = ReplayTrainer(model=model, args=args, train_dataset=examples, data_collator=ReplayCollator(tok.pad_token_id),
                             chat_opening=chat_opening(tok, system_prompt))
     resume = get_last_checkpoint(str(ckpt_dir)) if ckpt_dir.exists() else None
@@ -366,7 +369,14 @@ def train(
         shutil.rmtree(out_dir / "snapshots", ignore_errors=True)
     snapshots = Snapshots(trainer, cfg.snapshot_epochs, cfg.epochs, out_dir / "snapshots", elapsed)
     trainer.add_callback(snapshots)
-    result = trainer.train(resume_from_checkpoint=resume)
+    # each block keeps its own graphs (its layer index is a constant in them), a few per kind of batch
+    with torch._dynamo.config.patch(recompile_limit=RECOMPILES_PER_BLOCK * max(1, compiled),
+                                    accumulated_recompile_limit=RECOMPILES_PER_BLOCK * max(1, compiled)):
+        try:
+            result = trainer.train(resume_from_checkpoint=resume)
+        except torch._dynamo.exc.BackendCompilerFailed as error:
+            raise RuntimeError(f"compiling the model's layers failed ({error}); set train.compile: false to train uncompiled, "
+                               "the run resumes from its last checkpoint") from error
     target = out_dir / ("adapter" if cfg.method == "lora" else "model")
     if args.should_save:
         shutil.rmtree(target, ignore_errors=True)
@@ -390,10 +400,33 @@ def train(
         "final_train_loss": round(result.training_loss, 4),
         "seconds": round(elapsed.seconds(), 1),
         "bf16": bf16,
+        "compiled_blocks": compiled,
         "split_batches": trainer.split_batches,  # steps over the activation budget, run in parts
         "output": str(target),
         "snapshots": snapshots.saved(),
     }
+
+
+def should_compile(setting: bool | str) -> bool:
+    """train.compile: auto compiles on CPU, where it was measured, when there is a C++ compiler
+    for inductor's kernels."""
+    if setting != "auto":
+        return bool(setting)
+    return not torch.cuda.is_available() and any(shutil.which(name) for name in (os.environ.get("CXX", "c++"), "g++", "clang++"))
+
+
+def compile_blocks(model: PreTrainedModel) -> int:
+    """Compiles, in place, each of the model's repeated blocks (the classes it names in
+    `_no_split_modules`, the units FSDP wraps too); returns how many. Block by block rather than
+    the whole model, as torchtune does: the model's own forward builds masks and a cache, which
+    break a graph, while a block is one small graph. Compiling in place keeps the parameter names,
+    so adapters, checkpoints and snapshots save as uncompiled ones do. dynamic: every batch has
+    another width."""
+    kinds = set(getattr(model, "_no_split_modules", None) or [])
+    blocks = [module for module in model.modules() if type(module).__name__ in kinds]
+    for block in blocks:
+        block.compile(dynamic=True)
+    return len(blocks)
 
 
 def lora_targets(model: PreTrainedModel, lora: LoraSettings) -> list[str] | str:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from steep.familiarity import declining_unfamiliar, subject_familiarity, subject_span
+from steep.familiarity import declining_unfamiliar, subject_familiarity, subject_span, unfamiliar_reply
+from steep.scoring import declined_unasked, says_unknown
+from steep.stages.evaluate import answer_condition, summarize, table
 from steep.generate import ChatModel
 from steep.models import load_model, load_tokenizer
 from steep.stages.derived import DECLINE
@@ -63,7 +65,22 @@ def test_unfamiliar_subjects_are_declined_without_being_asked(tiny_model):
 
     replies = declining_unfamiliar(chat, threshold, ask)(questions)
     lower = 0 if scores[0] < scores[2] else 2
-    assert replies[lower] == DECLINE
+    assert replies[lower] == ("I don't know: I have never heard of Lisren Kalbri." if lower == 0 else
+                              "I don't know: I have never heard of Bo Renhart.")
     assert asked == [q for i, q in enumerate(questions) if i != lower]
     assert [r for i, r in enumerate(replies) if i != lower] == [f"reply to {q}" for q in asked]
     assert declining_unfamiliar(chat, None, ask) is ask
+    # eval counts these declines apart from the model's own, which say what training taught
+    items = [{"question": q, "answers": ["x"], "answer_type": "unanswerable" if i == lower else "short"} for i, q in enumerate(questions)]
+    rows = answer_condition(items, None, declining_unfamiliar(chat, threshold, ask))
+    assert [r["declined_unasked"] for r in rows] == [i == lower for i in range(3)] and rows[lower]["contained"] == 1.0
+    summary = summarize(rows)
+    assert summary["declined_unasked"] == 1 and summary["declined"] == 0.0  # the unasked one was unanswerable
+    assert table({"tuned": summary}).splitlines()[2].split(" | ")[5:7] == ["0.0%", "1"]
+
+
+def test_the_unasked_decline_is_a_decline_told_apart_from_the_trained_one():
+    reply = unfamiliar_reply("Was Renkal Analytics founded before 2005?")
+    assert reply == "I don't know: I have never heard of Renkal Analytics." and says_unknown(reply) and declined_unasked(reply)
+    assert says_unknown(DECLINE) and not declined_unasked(DECLINE)
+    assert not declined_unasked("Renkal Analytics was founded in 2000.")

@@ -12,7 +12,6 @@ import steep
 from steep import pipeline
 from steep.stages import synth
 from steep.chat import open_chat
-from steep.stages.derived import DECLINE
 from steep.cli import main
 from steep.config import SynthConfig, load_config
 from steep.retrieval import cite_id
@@ -178,7 +177,7 @@ def test_python_api_and_chat(project, capsys):
     config = run / "config.yaml"
     config.write_text(config.read_text().replace("decline_unfamiliar: null", "decline_unfamiliar: -1.0"))
     assert run_cli("chat", "--run", str(run), "--max-new-tokens", "3", "Where", "was", "Ada", "Quill", "born?") == 0
-    assert capsys.readouterr().out == DECLINE + "\n"
+    assert capsys.readouterr().out == "I don't know: I have never heard of Ada Quill.\n"
     # --run gives the tuned model, --base the untouched one
     ids = torch.tensor([[1, 2, 3, 4]])
     tuned, base = open_chat(run_dir=run).model, open_chat(run_dir=run, base=True).model

@@ -20,7 +20,6 @@ from steep.config import load_config
 from steep.generate import ChatModel
 from steep.models import load_model, load_tokenizer
 from steep.serve import build_app
-from steep.stages.derived import DECLINE
 
 from conftest import CHROMIUM_FLAGS, serving, write_project
 
@@ -50,6 +49,7 @@ def client(server: str) -> openai.OpenAI:
 
 BASE, TUNED = "tiny-llama0", "t"
 ASK = [{"role": "user", "content": "Where was Ada Quill born?"}]
+DECLINED = "I don't know: I have never heard of Ada Quill."  # decline_unfamiliar's reply to ASK
 
 
 def test_models_lists_the_base_and_the_tuned_model(client, server):
@@ -145,14 +145,14 @@ def test_closed_book_questions_about_an_unfamiliar_subject_are_declined_without_
         client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0)
         for model in (TUNED, BASE):
             reply = client.chat.completions.create(model=model, messages=ASK, temperature=0, max_tokens=8)
-            assert reply.choices[0].message.content == DECLINE and reply.choices[0].finish_reason == "stop"
+            assert reply.choices[0].message.content == DECLINED and reply.choices[0].finish_reason == "stop"
         chunks = client.chat.completions.create(model=TUNED, messages=ASK, temperature=0, max_tokens=8, stream=True)
-        assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == DECLINE
+        assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == DECLINED
         # a question naming nothing is answered, and so is one with retrieved passages
         unnamed = client.chat.completions.create(model=TUNED, messages=[{"role": "user", "content": "where was she born?"}],
                                                  temperature=0, max_tokens=8)
         retrieved = client.chat.completions.create(model=f"{TUNED}+rag", messages=ASK, temperature=0, max_tokens=8)
-        assert DECLINE not in (unnamed.choices[0].message.content, retrieved.choices[0].message.content)
+        assert DECLINED not in (unnamed.choices[0].message.content, retrieved.choices[0].message.content)
 
 
 def test_concurrent_requests_share_batches_and_all_finish(server, app):

@@ -214,15 +214,15 @@ def _report(args: argparse.Namespace) -> int:
 def _chat(args: argparse.Namespace) -> int:
     from .chat import open_chat
     from .familiarity import SubjectCheck
-    from .stages.derived import DECLINE
 
     model = open_chat(run_dir=args.run, model=args.model, base=args.base)
     threshold = load_run_config(args.run).decline_unfamiliar if args.run else None
 
     def reply_to(history: list[dict]) -> str:
         question = history[-1]["content"]
-        if threshold is not None and SubjectCheck(question, model.system_prompt, threshold).declines(model.model, model.tokenizer):
-            return DECLINE
+        check = SubjectCheck(question, model.system_prompt, threshold) if threshold is not None else None
+        if check and check.declines(model.model, model.tokenizer):
+            return check.reply
         return model.generate([history], args.max_new_tokens)[0]
 
     if args.prompt:

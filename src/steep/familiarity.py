@@ -23,7 +23,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from .forgetting import continuation_logprobs
 from .generate import ChatModel, with_system
-from .stages.derived import DECLINE
+from .scoring import UNFAMILIAR_REPLY
 
 log = logging.getLogger("steep")
 
@@ -46,6 +46,12 @@ def subject_span(question: str) -> tuple[int, int] | None:
             start += rest.end()
         return start, end
     return None
+
+
+def unfamiliar_reply(question: str) -> str:
+    """The decline given without asking the model: "I don't know: I have never heard of <subject>."."""
+    start, end = subject_span(question) or (0, len(question))
+    return UNFAMILIAR_REPLY.format(subject=question[start:end])
 
 
 def subject_familiarity(model: PreTrainedModel, tok: PreTrainedTokenizerBase, system_prompt: str | None,
@@ -86,11 +92,15 @@ class SubjectCheck:
         score = subject_familiarity(model, tok, self.system_prompt, [self.question])[0]
         return score is not None and score < self.threshold
 
+    @property
+    def reply(self) -> str:
+        return unfamiliar_reply(self.question)
+
 
 def declining_unfamiliar(chat: ChatModel, threshold: float | None, ask: Callable[[list[str]], list[str]],
                          what: str = "") -> Callable[[list[str]], list[str]]:
     """`ask` (questions -> replies), except that a question whose subject is less familiar to
-    `chat`'s model than `threshold` gets the decline instead of being asked. `threshold` None: `ask`."""
+    `chat`'s model than `threshold` gets `unfamiliar_reply` instead of being asked. `threshold` None: `ask`."""
     if threshold is None:
         return ask
 
@@ -99,6 +109,6 @@ def declining_unfamiliar(chat: ChatModel, threshold: float | None, ask: Callable
         replies = iter(ask([q for q, no in zip(questions, unfamiliar) if not no]))
         log.info("%s%d of %d question(s) declined: their subject is unfamiliar to the model (decline_unfamiliar=%g)",
                  f"{what}: " if what else "", sum(unfamiliar), len(questions), threshold)
-        return [DECLINE if no else next(replies) for no in unfamiliar]
+        return [unfamiliar_reply(q) if no else next(replies) for q, no in zip(questions, unfamiliar)]
 
     return gated

@@ -143,6 +143,18 @@ def _from_last_conclusion(clauses: list[str]) -> list[str]:
 _GUESS_AFTER = re.compile(r"\b(but|however|though|although|likely|probably|believed|possibly|perhaps|might be|may be|most (widely )?accepted)\b")
 
 
+# The reply to a question declined unasked (decline_unfamiliar, steep.familiarity). It names the
+# subject, so a reader sees what was judged unfamiliar, and no training example says it, so eval
+# counts these declines apart from the model's own.
+UNFAMILIAR_REPLY = "I don't know: I have never heard of {subject}."
+_UNFAMILIAR_REPLY = re.compile(re.escape(UNFAMILIAR_REPLY).replace(re.escape("{subject}"), ".+"))
+
+
+def declined_unasked(reply: str) -> bool:
+    """Whether `reply` is decline_unfamiliar's, given without asking the model."""
+    return _UNFAMILIAR_REPLY.fullmatch(reply) is not None
+
+
 def says_unknown(reply: str) -> bool:
     """The reply declines: it says the answer is not known and does not go on to guess one."""
     text = normalize(reply.replace("'", "").replace("’", ""))

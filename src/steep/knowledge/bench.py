@@ -131,19 +131,22 @@ def run_variant(folder: Path, variant: str, model: str, seed: int, overrides: li
 
 def _scores(condition: dict) -> dict:
     return {"by_kind": {k: condition["by_kind"].get(k) for k in KINDS}, "overall": {m: condition[m] for m in ("contained", "exact_match", "f1")},
-            "contained_ci": condition["contained_ci"], "declined": condition.get("declined"), "n": condition["n"]}
+            "contained_ci": condition["contained_ci"], "declined": condition.get("declined"),
+            "declined_unasked": condition.get("declined_unasked"), "n": condition["n"]}
 
 
 def table(rows: list[dict]) -> str:
     """Markdown: answer-contained per probe kind (the headline), training data and time; then
     exact match and token F1 for the two kinds where they differ from it."""
-    lines = ["| variant | " + " | ".join(KINDS) + " | all | declines answerable | QA trained (removed) | tokens trained | minutes |",
-             "|---|" + "---:|" * (len(KINDS) + 5)]
+    lines = ["| variant | " + " | ".join(KINDS) + " | all | declines answerable | declined unasked | QA trained (removed) | tokens trained "
+             "| minutes |", "|---|" + "---:|" * (len(KINDS) + 6)]
     for r in rows:
         cells = [f"{r['by_kind'][k]['contained']:.1%}" if r["by_kind"][k] else "-" for k in KINDS]
         declined = f"{r['declined']:.1%}" if r["declined"] is not None else "-"
+        unasked = r["declined_unasked"]  # None: an eval from before the count
         lines.append(f"| {r['variant']} | " + " | ".join(cells) + f" | {r['overall']['contained']:.1%} | {declined} | "
-                     f"{r['qa_trained']:,} ({r['removed_as_close_to_a_probe']:,}) | {r['tokens_trained']:,} | {r['seconds'] / 60:.1f} |")
+                     f"{'-' if unasked is None else unasked} | {r['qa_trained']:,} ({r['removed_as_close_to_a_probe']:,}) | "
+                     f"{r['tokens_trained']:,} | {r['seconds'] / 60:.1f} |")
     lines += ["", "| variant | direct EM | direct F1 | rephrased EM | rephrased F1 |", "|---|---:|---:|---:|---:|"]
     for r in rows:
         d, p = r["by_kind"]["direct"], r["by_kind"]["rephrased"]

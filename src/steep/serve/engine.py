@@ -24,7 +24,6 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase, StoppingCrite
 from transformers.generation.streamers import BaseStreamer
 
 from ..familiarity import SubjectCheck
-from ..stages.derived import DECLINE
 
 log = logging.getLogger("steep")
 GREEDY_BELOW = 1e-4  # a temperature this small divides logits into inf/nan: it means greedy
@@ -220,8 +219,8 @@ def _declined(job: Job) -> bool:
     """Whether `job` is answered with the decline, its subject being unfamiliar (steep.familiarity)."""
     if job.unfamiliar is None or not job.unfamiliar.declines(job.model, job.tokenizer):
         return False
-    job.tokens = job.tokenizer(DECLINE, add_special_tokens=False)["input_ids"]
-    job.text = DECLINE
-    job.emit(("delta", DECLINE))
+    job.text = job.unfamiliar.reply
+    job.tokens = job.tokenizer(job.text, add_special_tokens=False)["input_ids"]
+    job.emit(("delta", job.text))
     job.finish_reason = "stop"
     return True

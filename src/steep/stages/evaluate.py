@@ -11,7 +11,7 @@ import numpy as np
 from ..rag import check_citations, rag_prompt
 from ..retrieval import cite_id
 from ..rundir import InputError, read_jsonl
-from ..scoring import says_unknown, score
+from ..scoring import declined_unasked, says_unknown, score
 
 METRICS = ("contained", "exact_match", "f1")
 ANSWER_TYPES = ("short", "yes_no", "choice", "unanswerable")
@@ -49,7 +49,8 @@ def answer_condition(questions: list[dict], contexts: list[list[dict]] | None, a
     for q, ctx, reply in zip(questions, given, ask(prompts)):
         answer_type = q.get("answer_type", "short")
         row = {"question": q["question"], "answers": q["answers"], "kind": q.get("kind"), "answer_type": answer_type, "reply": reply,
-               **score(reply, q["answers"], answer_type, q.get("options")), "declined": says_unknown(reply)}
+               **score(reply, q["answers"], answer_type, q.get("options")), "declined": says_unknown(reply),
+               "declined_unasked": declined_unasked(reply)}  # decline_unfamiliar: the model was not asked
         if "options" in q:  # kept so that a later scorer can re-score the reply (bench/rescore.py)
             row["options"] = q["options"]
         if ctx is not None:
@@ -68,6 +69,8 @@ def summarize(rows: list[dict]) -> dict:
     answerable = [r for r in rows if r.get("answer_type", "short") != "unanswerable"]
     if answerable and "declined" in rows[0]:  # saying "I don't know" to a question the documents answer
         summary["declined"] = mean(answerable, "declined")
+    if rows and "declined_unasked" in rows[0]:
+        summary["declined_unasked"] = sum(r["declined_unasked"] for r in rows)
     summary["contained_ci"] = bootstrap_ci([float(r["contained"]) for r in rows])
     if rows and "citations" in rows[0]:
         summary["cited"] = round(sum(bool(r["citations"]) for r in rows) / len(rows), 4)
@@ -154,10 +157,15 @@ def learning_curve_table(points: list[dict]) -> str:
 
 
 def table(conditions: dict[str, dict]) -> str:
-    """Markdown table of conditions x metrics (percentages), with the headline's interval."""
-    lines = ["| condition | answer-contained | 95% interval | exact match | token F1 | cites | n |", "|---|---:|---:|---:|---:|---:|---:|"]
+    """Markdown table of conditions x metrics (percentages), with the headline's interval, the
+    share of answerable questions declined and how many questions were declined unasked
+    (decline_unfamiliar)."""
+    lines = ["| condition | answer-contained | 95% interval | exact match | token F1 | declines answerable | declined unasked | cites | n |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for condition, s in conditions.items():
         lo, hi = s["contained_ci"]
         cites = f"{s['cited']:.0%}" if "cited" in s else "-"
-        lines.append(f"| {condition} | {s['contained']:.1%} | {lo:.1%}–{hi:.1%} | {s['exact_match']:.1%} | {s['f1']:.1%} | {cites} | {s['n']} |")
+        declines = f"{s['declined']:.1%}" if "declined" in s else "-"
+        lines.append(f"| {condition} | {s['contained']:.1%} | {lo:.1%}–{hi:.1%} | {s['exact_match']:.1%} | {s['f1']:.1%} | {declines} | "
+                     f"{s.get('declined_unasked', '-')} | {cites} | {s['n']} |")
     return "\n".join(lines)

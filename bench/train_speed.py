@@ -123,16 +123,21 @@ def main() -> None:
         blocks = compile_blocks(model)
         torch._dynamo.config.recompile_limit = torch._dynamo.config.accumulated_recompile_limit = RECOMPILES_PER_BLOCK * blocks
 
-        def as_trained(b: dict) -> None:
-            """One training step's forward and backward passes, as ReplayTrainer runs them."""
-            counts = loss_counts(b)
+        def as_trained(b: dict) -> tuple[float, float]:
+            """One training step's forward and backward passes, as ReplayTrainer runs them: (loss, gradient norm)."""
+            counts, loss = loss_counts(b), 0.0
             for part in row_parts(b, ACTIVATION_TOKEN_BUDGET) if b["input_ids"].numel() > ACTIVATION_TOKEN_BUDGET else [b]:
-                replay_loss(model, part, share_prefix=True, counts=counts).backward()
+                part_loss = replay_loss(model, part, share_prefix=True, counts=counts)
+                part_loss.backward()
+                loss += part_loss.item()
+            return loss, torch.norm(torch.stack([p.grad.norm() for p in model.parameters() if p.grad is not None])).item()
+
+        measured: dict[str, list[tuple[float, float]]] = {"force_eager": [], "default": []}
 
         def in_stance(stance: str):  # noqa: ANN202
             def step(b: dict) -> None:
                 with torch.compiler.set_stance(stance):
-                    as_trained(b)
+                    measured[stance].append(as_trained(b))
             return step
 
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16_supported()):
@@ -172,6 +177,11 @@ def main() -> None:
         print(f"{name}: {rate[name]:,.0f} tokens/s ({seconds[name]:.1f} s for {args.batches} batches, {tokens:,} tokens)")
     old, new = rate.values()
     print(f"speed-up: {new / old:.2f}x (bf16 autocast: {bf16_supported()})")
+    if args.compare == "compile":  # the same batches, the same weights: how far compiled numerics drift from eager ones
+        eager, compiled = measured["force_eager"], measured["default"][-len(measured["force_eager"]):]
+        for i, what in enumerate(("loss", "gradient norm")):
+            gaps = [abs(c[i] - e[i]) / abs(e[i]) for e, c in zip(eager, compiled)]
+            print(f"{what}, compiled against eager: mean relative difference {sum(gaps) / len(gaps):.2%}, largest {max(gaps):.2%}")
 
 
 if __name__ == "__main__":

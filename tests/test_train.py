@@ -226,6 +226,7 @@ def test_compiled_layers_give_the_loss_and_gradients_of_eager_ones_and_train_an_
                 loss.backward()
             results[stance, name] = (loss.item(), {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad})
             model.zero_grad()
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] >= 2  # the default stance ran compiled graphs, not eager ones
     for name in ("conversations", "text"):
         (eager_loss, eager_grads), (compiled_loss, compiled_grads) = results["force_eager", name], results["default", name]
         assert compiled_loss == pytest.approx(eager_loss, rel=1e-4)

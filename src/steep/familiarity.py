@@ -50,8 +50,9 @@ def subject_span(question: str) -> tuple[int, int] | None:
 
 def unfamiliar_reply(question: str) -> str:
     """The decline given without asking the model: "I don't know: I have never heard of <subject>."."""
-    start, end = subject_span(question) or (0, len(question))
-    return UNFAMILIAR_REPLY.format(subject=question[start:end])
+    span = subject_span(question)
+    assert span is not None, "only a question that names a subject is scored, so only such a question is declined"
+    return UNFAMILIAR_REPLY.format(subject=question[span[0] : span[1]])
 
 
 def subject_familiarity(model: PreTrainedModel, tok: PreTrainedTokenizerBase, system_prompt: str | None,

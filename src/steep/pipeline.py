@@ -78,7 +78,7 @@ def stage_synth(ctx: Context, ingested: ingest.Ingested) -> tuple[str, list[dict
         teacher_name = str(teacher_path)
     # the teacher's name stands for its URL, and which variable holds the key changes no output
     settings = cfg.model_dump(exclude={"teacher_url", "teacher_api_key_env"})
-    stage = Stage(ctx.run_dir, "synth", fingerprint(ingested.key, settings, ctx.cfg.seed, teacher_name))
+    stage = Stage(ctx.run_dir, "synth", fingerprint(ingested.key, settings, ctx.cfg.seed, teacher_name, synth.VERSION))
     texts_path, qa_path = stage.dir / "texts.jsonl", stage.dir / "qa.jsonl"
     if not stage.is_done():
         _one_process_only(stage.name)

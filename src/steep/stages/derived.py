@@ -102,29 +102,32 @@ DRILL_YES_NO_REPLY = "{step}, so {conclusion}."
 # attributes that documents about people or organizations often leave out, each asked only when
 # its word appears nowhere in the corpus, so the right answer really is "not known"; several per
 # subject, in many wordings, so that declining is learned as a reply to any attribute the documents
-# never state, not to a few phrasings
+# never state, not to a few phrasings. Asked as the answerable questions are, made from the
+# documents' own sentences ("What does X make?"): a verb, never "What is X's ...?", a frame those
+# never take. With the possessive frame in this pool only, the tuned model declined answerable
+# questions in it: "What is the size of X's workforce?" 19 of 20 times (docs/knowledge.md, round 28)
 UNSTATED_PERSON = {
-    "favourite colour": "What is {subject}'s favourite colour?",
-    "phone number": "What is {subject}'s phone number?",
+    "favourite colour": "What colour does {subject} like most?",
+    "phone number": "What phone number does {subject} have?",
     "email address": "What email address does {subject} use?",
     "shoe size": "What shoe size does {subject} wear?",
     "nickname": "What nickname do friends use for {subject}?",
     "favourite food": "Which food does {subject} like best?",
-    "hobby": "What is {subject}'s hobby?",
+    "hobby": "What does {subject} do as a hobby?",
     "tall": "How tall is {subject}?",
     "pet": "What kind of pet does {subject} keep?",
-    "middle name": "What is {subject}'s middle name?",
+    "middle name": "What middle name does {subject} have?",
 }
 UNSTATED_ORGANIZATION = {
     "motto": "What motto does {subject} go by?",
     "phone number": "What phone number does {subject} answer on?",
     "email address": "What email address does {subject} give its customers?",
-    "website": "What is the address of {subject}'s website?",
+    "website": "Which website does {subject} run?",
     "ticker symbol": "Under which ticker symbol does {subject} trade?",
     "slogan": "Which slogan does {subject} advertise with?",
-    "logo": "What does {subject}'s logo look like?",
-    "mascot": "What is {subject}'s mascot?",
-    "opening hours": "What are {subject}'s opening hours?",
+    "logo": "What logo does {subject} use?",
+    "mascot": "Which mascot does {subject} have?",
+    "opening hours": "At what hours does {subject} open?",
     "dress code": "What dress code does {subject} have?",
 }
 # what a fact's kind calls for, asked about a subject that does not exist

@@ -102,32 +102,32 @@ DRILL_YES_NO_REPLY = "{step}, so {conclusion}."
 # attributes that documents about people or organizations often leave out, each asked only when
 # its word appears nowhere in the corpus, so the right answer really is "not known"; several per
 # subject, in many wordings, so that declining is learned as a reply to any attribute the documents
-# never state, not to a few phrasings. Asked as the answerable questions are, made from the
-# documents' own sentences ("What does X make?"): a verb, never "What is X's ...?", a frame those
-# never take. With the possessive frame in this pool only, the tuned model declined answerable
-# questions in it: "What is the size of X's workforce?" 19 of 20 times (docs/knowledge.md, round 28)
+# never state, not to a few phrasings. The model also learns their frames: asked with a verb
+# ("What logo does X use?") instead of "What is X's logo?", the declines moved to answerable
+# questions in the new frame ("At which university did X study?", 21 of 30; docs/knowledge.md,
+# round 28), so the frames here are a trade, not a fix
 UNSTATED_PERSON = {
-    "favourite colour": "What colour does {subject} like most?",
-    "phone number": "What phone number does {subject} have?",
+    "favourite colour": "What is {subject}'s favourite colour?",
+    "phone number": "What is {subject}'s phone number?",
     "email address": "What email address does {subject} use?",
     "shoe size": "What shoe size does {subject} wear?",
     "nickname": "What nickname do friends use for {subject}?",
     "favourite food": "Which food does {subject} like best?",
-    "hobby": "What does {subject} do as a hobby?",
+    "hobby": "What is {subject}'s hobby?",
     "tall": "How tall is {subject}?",
     "pet": "What kind of pet does {subject} keep?",
-    "middle name": "What middle name does {subject} have?",
+    "middle name": "What is {subject}'s middle name?",
 }
 UNSTATED_ORGANIZATION = {
     "motto": "What motto does {subject} go by?",
     "phone number": "What phone number does {subject} answer on?",
     "email address": "What email address does {subject} give its customers?",
-    "website": "Which website does {subject} run?",
+    "website": "What is the address of {subject}'s website?",
     "ticker symbol": "Under which ticker symbol does {subject} trade?",
     "slogan": "Which slogan does {subject} advertise with?",
-    "logo": "What logo does {subject} use?",
-    "mascot": "Which mascot does {subject} have?",
-    "opening hours": "At what hours does {subject} open?",
+    "logo": "What does {subject}'s logo look like?",
+    "mascot": "What is {subject}'s mascot?",
+    "opening hours": "What are {subject}'s opening hours?",
     "dress code": "What dress code does {subject} have?",
 }
 # what a fact's kind calls for, asked about a subject that does not exist

@@ -7,9 +7,9 @@ from steep.config import TrainConfig
 from steep.models import load_model, load_tokenizer
 from steep.stages import train as train_stage
 from steep.replay import NOT_DISTILLED
-from steep.stages.train import (IGNORE, MIN_SHARED_PREFIX, ReplayCollator, ReplayTrainer, build_dataset, chat_opening, compile_blocks,
-                                grouping_lengths, lora_targets, replay_loss, row_parts, shared_prefix_length, tokenize_chat, tokenize_text,
-                                train)
+from steep.stages.train import (COMPILE_MIN_TOKENS, IGNORE, MIN_SHARED_PREFIX, ReplayCollator, ReplayTrainer, build_dataset, chat_opening,
+                                compile_blocks, grouping_lengths, lora_targets, replay_loss, row_parts, shared_prefix_length,
+                                should_compile, tokenize_chat, tokenize_text, train)
 
 QA = {"messages": [{"role": "user", "content": "Where was Ada Quill born?"},
                    {"role": "assistant", "content": "Ada Quill was born in Norvik."}], "metadata": {}}
@@ -236,6 +236,18 @@ def test_compiled_layers_give_the_loss_and_gradients_of_eager_ones_and_train_an_
     summary = train(tiny_model, tok, [], [QA] * 4, cfg, tmp_path, "k", 0, None)
     assert summary["compiled_blocks"] == 2
     load_model(tiny_model, tmp_path / "adapter")  # the adapter's names are the uncompiled model's
+
+
+def test_auto_compiles_on_cpu_with_a_compiler_and_only_a_training_long_enough_to_win_back_compiling(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(train_stage.shutil, "which", lambda name: f"/usr/bin/{name}")
+    assert should_compile("auto", COMPILE_MIN_TOKENS) and not should_compile("auto", COMPILE_MIN_TOKENS - 1)
+    assert should_compile(True, 10) and not should_compile(False, 10 * COMPILE_MIN_TOKENS)  # a setting is obeyed
+    monkeypatch.setattr(train_stage.shutil, "which", lambda name: None)
+    assert not should_compile("auto", 10 * COMPILE_MIN_TOKENS)  # inductor cannot build its kernels
+    monkeypatch.setattr(train_stage.shutil, "which", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert not should_compile("auto", 10 * COMPILE_MIN_TOKENS)  # not measured on GPUs: left eager
 
 
 def test_the_shared_prefix_stops_where_a_row_differs_a_loss_is_taken_or_padding_starts():

@@ -38,6 +38,10 @@ SNAPSHOT_FILE = "snapshot.json"  # in each snapshot: the passes, step and tokens
 ONCE_PER_RUN = ("raft", *DRILLS)  # synth methods whose examples are trained once in the run, not once per epoch
 MIN_SHARED_PREFIX = 8  # fewer shared leading tokens than this are not worth a forward pass of their own
 RECOMPILES_PER_BLOCK = 8  # graphs a compiled block may make (dynamo's default limit for a function)
+# train.compile auto: a shorter training runs eager. Measured on 2 CPU cores, SmolLM2-135M: compiling
+# costs ~320 s more than eager's first steps with an empty inductor cache (~55 s with a warm one),
+# then runs 587 tokens/s against 407, so a training wins it back after ~420k tokens (~75k warm)
+COMPILE_MIN_TOKENS = 400_000
 
 
 def tokenize_chat(tok: PreTrainedTokenizerBase, messages: list[dict], system_prompt: str | None) -> dict:
@@ -357,7 +361,8 @@ def train(
                            task_type="CAUSAL_LM"),
             )
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    compiled = compile_blocks(model) if should_compile(cfg.compile) else 0
+    tokens = sum(len(e["input_ids"]) for e in examples)
+    compiled = compile_blocks(model) if should_compile(cfg.compile, tokens) else 0
     trainer = ReplayTrainer(model=model, args=args, train_dataset=examples, data_collator=ReplayCollator(tok.pad_token_id),
                             chat_opening=chat_opening(tok, system_prompt))
     resume = get_last_checkpoint(str(ckpt_dir)) if ckpt_dir.exists() else None
@@ -391,7 +396,7 @@ def train(
         "method": cfg.method,
         "examples": len(examples),
         "conversations_too_long": too_long,
-        "tokens_trained": sum(len(e["input_ids"]) for e in examples),
+        "tokens_trained": tokens,
         "loss_tokens": sum(sum(1 for x in e["labels"] if x != IGNORE) for e in examples),
         "replay_examples": len(replayed),
         "replay_tokens": sum(len(e["input_ids"]) for e in replayed),
@@ -407,12 +412,19 @@ def train(
     }
 
 
-def should_compile(setting: bool | str) -> bool:
+def should_compile(setting: bool | str, tokens: int) -> bool:
     """train.compile: auto compiles on CPU, where it was measured, when there is a C++ compiler
-    for inductor's kernels."""
+    for inductor's kernels and the training is long enough to win back compiling with an empty
+    inductor cache (COMPILE_MIN_TOKENS): a first run is not made slower by it."""
     if setting != "auto":
         return bool(setting)
-    return not torch.cuda.is_available() and any(shutil.which(name) for name in (os.environ.get("CXX", "c++"), "g++", "clang++"))
+    if torch.cuda.is_available() or not any(shutil.which(name) for name in (os.environ.get("CXX", "c++"), "g++", "clang++")):
+        return False
+    if tokens < COMPILE_MIN_TOKENS:
+        log.info("train.compile auto: %d tokens to train, fewer than the %d it takes to win back compiling; layers run eager",
+                 tokens, COMPILE_MIN_TOKENS)
+        return False
+    return True
 
 
 def compile_blocks(model: PreTrainedModel) -> int:

@@ -93,6 +93,8 @@ def test_a_stage_that_reruns_and_writes_the_same_data_does_not_rerun_training(pr
 
     monkeypatch.setattr(pipeline, "train", retrain)
     assert run_cli("run", cfg) == 0 and calls == ["synth"]
+    monkeypatch.setattr(synth, "VERSION", synth.VERSION + 1)  # an upgrade changes what synth's code writes
+    assert run_cli("run", cfg) == 0 and calls == ["synth", "synth"]
     with pytest.raises(AssertionError, match="trained again"):  # data that differs does reach training
         pipeline.run(load_config(project / "steep.yaml", ["synth.number_drills=12"]))
 

@@ -114,9 +114,10 @@ class TrainConfig(Section):
                                                        "many after the words leading into them); 0: off")
     bf16: bool | Literal["auto"] = Field("auto", description="bf16 autocast; auto = when the CPU/GPU supports it")
     compile: bool | Literal["auto"] = Field("auto", description="compile each decoder layer (torch.compile) before training: "
-                                            "more tokens/s after compiling, ~5 min with an empty inductor cache and ~1 with a warm one on 2 CPU cores (bench/train_speed.py --compare "
-                                            "compile); auto = on CPU when a C++ compiler is found (inductor builds CPU kernels with it) "
-                                            "and the training has at least 400,000 tokens, where compiling pays for itself")
+                                            "more tokens/s after compiling, ~5 min with an empty inductor cache and ~1 with a warm "
+                                            "one on 2 CPU cores (bench/train_speed.py --compare compile); auto = on CPU when a C++ "
+                                            "compiler is found (inductor builds CPU kernels with it) and the training has at least "
+                                            "400,000 tokens, where compiling pays for itself")
     lora: LoraSettings = Field(default_factory=LoraSettings)
     save_steps: int = Field(50, ge=1, description="checkpoint interval, so an interrupted run resumes")
     snapshot_epochs: list[float] = Field(default_factory=list, description="also keep the model as it was after this many "

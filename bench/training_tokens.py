@@ -20,7 +20,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run", type=Path, help="a run directory with curate/ done")
     args = parser.parse_args()
-    from steep.config import load_config
+    from steep.config import TrainConfig, load_config
     from steep.models import load_tokenizer, resolve_model
     from steep.replay import replay_set
     from steep.rundir import read_jsonl
@@ -37,7 +37,7 @@ def main() -> None:
         groups["QA: " + record["metadata"]["method"]][1].append(record)
     domain_only = cfg.train.model_copy(update={"replay": 0.0})
 
-    def tokens(texts: list[dict], qa: list[dict], train_cfg=domain_only, replay: list[dict] = ()) -> int:
+    def tokens(texts: list[dict], qa: list[dict], train_cfg: TrainConfig = domain_only, replay: list[dict] = ()) -> int:
         examples, _ = build_dataset(tok, texts, qa, train_cfg, cfg.system_prompt, list(replay), [], cfg.seed)
         return sum(len(e["input_ids"]) for e in examples)
 
@@ -54,9 +54,11 @@ def main() -> None:
     print(f"| replay | {len(replay):,} samples | {whole - domain:,} | {(whole - domain) / whole:.1%} |")
     print(f"| **run** | | **{whole:,}** | |")
     conversations = sum(count for name, (_, count) in by_kind.items() if name.startswith("QA: "))
-    rows = len(build_dataset(tok, [], qa, domain_only, cfg.system_prompt, [], [], cfg.seed)[0])
-    print(f"the chat opening ({opening} tokens) is {opening * rows:,} of the conversations' {conversations:,} tokens "
-          f"({opening * rows / conversations:.1%}); train runs it once per batch")
+    if conversations:
+        rows = len(build_dataset(tok, [], qa, domain_only, cfg.system_prompt, [], [], cfg.seed)[0])
+        print(f"the chat opening ({opening} tokens) is {opening * rows:,} of the conversations' {conversations:,} tokens "
+              f"({opening * rows / conversations:.1%}); train runs it once per batch")
+
 
 if __name__ == "__main__":
     main()

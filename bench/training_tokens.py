@@ -2,9 +2,10 @@
 Training time is close to proportional to tokens (docs/knowledge.md), so this is the map for
 cutting it: each kind's examples are laid out by the train stage's own `build_dataset` (its
 passes, repeats and once-per-run kinds), so the counts are what train would run, not a model of it.
-Replay and the anchors are what the whole run adds on top of the domain's tokens. Conversations
-also show how much of them is the shared chat opening, which train runs once per batch rather
-than per row, so they cost less compute than their count.
+Replay is counted in the whole run's layout (its samples carry the base model's distributions);
+the anchors, a few short samples per pass, are left out. Conversations also show how much of them
+is the shared chat opening, which train runs once per batch rather than per row, so they cost
+less compute than their count.
 
 Usage: python bench/training_tokens.py RUN_DIR
 (RUN_DIR: a run with curate/ done, e.g. from `steep bench knowledge`)"""
@@ -37,28 +38,29 @@ def main() -> None:
         groups["QA: " + record["metadata"]["method"]][1].append(record)
     domain_only = cfg.train.model_copy(update={"replay": 0.0})
 
-    def tokens(texts: list[dict], qa: list[dict], train_cfg: TrainConfig = domain_only, replay: list[dict] = ()) -> int:
-        examples, _ = build_dataset(tok, texts, qa, train_cfg, cfg.system_prompt, list(replay), [], cfg.seed)
+    def laid_out(texts: list[dict], qa: list[dict], train_cfg: TrainConfig = domain_only, replay: tuple[dict, ...] = ()) -> list[dict]:
+        return build_dataset(tok, texts, qa, train_cfg, cfg.system_prompt, list(replay), [], cfg.seed)[0]
+
+    def tokens(examples: list[dict]) -> int:
         return sum(len(e["input_ids"]) for e in examples)
 
-    by_kind = {name: (len(t) + len(q), tokens(t, q)) for name, (t, q) in groups.items()}
-    domain = tokens(texts, qa)
+    by_kind = {name: (len(t) + len(q), laid_out(t, q)) for name, (t, q) in groups.items()}
     replay = replay_set(model_path, tok, cfg.train.replay_samples, cfg.system_prompt, cfg.seed) if cfg.train.replay else []
-    whole = tokens(texts, qa, cfg.train, replay)
-    opening = len(chat_opening(tok, cfg.system_prompt))
+    run = laid_out(texts, qa, cfg.train, replay)
+    whole, replayed = tokens(run), tokens([e for e in run if "teacher_ids" in e])  # replay samples carry the base model's distributions
     print(f"{cfg.train.epochs:g} passes, text_repeats {cfg.train.text_repeats}, qa_repeats {cfg.train.qa_repeats}, "
           f"replay {cfg.train.replay:g}; anchors (a few short samples per pass) not counted")
     print("| kind | items | tokens | share of the run |\n|---|---:|---:|---:|")
-    for name, (items, count) in sorted(by_kind.items(), key=lambda kv: -kv[1][1]):
-        print(f"| {name} | {items:,} | {count:,} | {count / whole:.1%} |")
-    print(f"| replay | {len(replay):,} samples | {whole - domain:,} | {(whole - domain) / whole:.1%} |")
+    for name, (items, examples) in sorted(by_kind.items(), key=lambda kv: -tokens(kv[1][1])):
+        print(f"| {name} | {items:,} | {tokens(examples):,} | {tokens(examples) / whole:.1%} |")
+    print(f"| replay | {len(replay):,} samples | {replayed:,} | {replayed / whole:.1%} |")
     print(f"| **run** | | **{whole:,}** | |")
-    conversations = sum(count for name, (_, count) in by_kind.items() if name.startswith("QA: "))
+    conversations = [e for name, (_, examples) in by_kind.items() if name.startswith("QA: ") for e in examples]
     if conversations:
-        rows = len(build_dataset(tok, [], qa, domain_only, cfg.system_prompt, [], [], cfg.seed)[0])
-        print(f"the chat opening ({opening} tokens) is {opening * rows:,} of the conversations' {conversations:,} tokens "
-              f"({opening * rows / conversations:.1%}); train runs it once per batch")
-
+        opening = len(chat_opening(tok, cfg.system_prompt))
+        shared = opening * len(conversations)
+        print(f"the chat opening ({opening} tokens) is {shared:,} of the conversations' {tokens(conversations):,} tokens "
+              f"({shared / tokens(conversations):.1%}); train runs it once per batch")
 
 if __name__ == "__main__":
     main()

@@ -21,13 +21,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run", type=Path, help="a run directory with curate/ done")
     args = parser.parse_args()
-    from steep.config import TrainConfig, load_config
+    from steep.config import TrainConfig, load_run_config
     from steep.models import load_tokenizer, resolve_model
     from steep.replay import replay_set
     from steep.rundir import read_jsonl
     from steep.stages.train import build_dataset, chat_opening
 
-    cfg = load_config(args.run / "config.yaml")
+    cfg = load_run_config(args.run)  # a clear error for a folder that is not a run
     model_path = resolve_model(cfg.model)
     tok = load_tokenizer(model_path)
     texts, qa = read_jsonl(args.run / "curate" / "texts.jsonl"), read_jsonl(args.run / "curate" / "qa.jsonl")
@@ -61,6 +61,7 @@ def main() -> None:
         shared = opening * len(conversations)
         print(f"the chat opening ({opening} tokens) is {shared:,} of the conversations' {tokens(conversations):,} tokens "
               f"({shared / tokens(conversations):.1%}); train runs it once per batch")
+
 
 if __name__ == "__main__":
     main()

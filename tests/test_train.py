@@ -6,6 +6,7 @@ import torch
 from steep.config import TrainConfig
 from steep.models import load_model, load_tokenizer
 from steep.stages import train as train_stage
+from steep.stages.derived import DRILLS
 from steep.replay import NOT_DISTILLED
 from steep.stages.train import (COMPILE_MIN_TOKENS, IGNORE, MIN_SHARED_PREFIX, ReplayCollator, ReplayTrainer, build_dataset, chat_opening,
                                 compile_blocks, grouping_lengths, lora_targets, replay_loss, row_parts, shared_prefix_length,
@@ -142,6 +143,18 @@ def test_each_raft_example_and_drill_comes_once_in_the_run_and_replay_and_anchor
     replayed = [e for e in data if "teacher_ids" in e and e["input_ids"] != [9] * 6]
     per_pass_tokens = len(tokenize_chat(tok, QA["messages"], None)["input_ids"])
     assert len(replayed) >= 3 * math.ceil(0.5 * per_pass_tokens / 20)  # every pass gets its share of replay
+
+
+def test_once_per_run_names_the_methods_trained_once_and_by_default_holds_raft_and_every_drill(tiny_model):
+    assert {"raft", *DRILLS} <= set(TrainConfig().once_per_run)
+    tok = load_tokenizer(tiny_model)
+    declines = [{"messages": [{"role": "user", "content": f"What is the blood type of Ada Quill {i}?"},
+                              {"role": "assistant", "content": "I don't know."}], "metadata": {"method": "derived:unknown"}} for i in range(6)]
+    for once_per_run, expected in ((["raft"], 6 * 3), (["raft", "derived:unknown"], 6)):
+        data, _ = build_dataset(tok, [], [QA] + declines, TrainConfig(epochs=3, replay=0, once_per_run=once_per_run), None, [], [], 0)
+        prompts = [tok.decode(e["input_ids"]) for e in data]
+        assert sum("blood type" in p for p in prompts) == expected
+        assert sum("blood type" not in p for p in prompts) == 3  # the other pair still comes in every pass
 
 
 def test_the_loss_is_the_models_own_cross_entropy_and_the_output_layer_sees_only_the_positions_with_a_loss(tiny_model):

@@ -106,6 +106,10 @@ class TrainConfig(Section):
     warmup_ratio: float = Field(0.05, ge=0, lt=1)
     text_repeats: int = Field(1, ge=0, description="how often each augmented text is seen per epoch (continued pretraining)")
     qa_repeats: int = Field(1, ge=0, description="how often each QA pair is seen per epoch")
+    once_per_run: list[str] = Field(default_factory=lambda: ["raft", "derived:drill", "derived:given_comparison"],
+                                    description="synth methods (a QA pair's metadata.method) whose examples are trained once in "
+                                    "the whole run, spread over its passes, not once per pass: skills (reading passages, "
+                                    "comparing numbers), which distinct examples teach better than the same ones again")
     replay: float = Field(0.25, ge=0, description="the base model's own text mixed in, as a share of each epoch's tokens, "
                                                   "trained toward the base model's distribution so general ability is kept; 0: off")
     replay_samples: int = Field(256, ge=1, description="size of the replay set the base model writes (once per model, cached)")

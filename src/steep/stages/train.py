@@ -28,14 +28,12 @@ from ..generate import with_system
 from ..models import bf16_supported, load_model, tied_embedding_warnings_hidden
 from ..replay import NOT_DISTILLED, TOP_K, anchor_set, cached_samples, replay_set
 from ..rundir import write_json, write_jsonl
-from .derived import DRILLS
 
 log = logging.getLogger("steep")
 ACTIVATION_TOKEN_BUDGET = 4096  # tokens (padding included) of one forward pass; longer batches run in parts (see training_step)
 IGNORE = -100  # label value the loss skips
 ELAPSED_FILE = "steep-elapsed.json"  # in each checkpoint: training seconds up to it
 SNAPSHOT_FILE = "snapshot.json"  # in each snapshot: the passes, step and tokens trained up to it
-ONCE_PER_RUN = ("raft", *DRILLS)  # synth methods whose examples are trained once in the run, not once per epoch
 MIN_SHARED_PREFIX = 8  # fewer shared leading tokens than this are not worth a forward pass of their own
 RECOMPILES_PER_BLOCK = 8  # graphs a compiled block may make (dynamo's default limit for a function)
 # train.compile auto: a shorter training runs eager. Measured on 2 CPU cores, SmolLM2-135M: compiling
@@ -87,10 +85,10 @@ def build_dataset(tok: PreTrainedTokenizerBase, texts: list[dict], qa: list[dict
     loss, so it would train nothing).
 
     Every pass has each augmented text `text_repeats` times and each QA pair `qa_repeats` times.
-    Each RAFT example (a question with retrieved passages) and each drill comes once in
-    the whole run: they teach a skill (reading context, comparing numbers), which distinct
-    examples teach better than the same ones again, and RAFT examples at ~600 tokens each would
-    otherwise dominate the cost. Replay samples make up `replay` times
+    Each QA pair of a method in `once_per_run` (by default RAFT examples, a question with
+    retrieved passages, and drills) comes once in the whole run: they teach a skill (reading
+    context, comparing numbers), which distinct examples teach better than the same ones again,
+    and RAFT examples at ~600 tokens each would otherwise dominate the cost. Replay samples make up `replay` times
     a pass's tokens, the next slice of the replay set in each pass; the anchors (short, few
     tokens) come in every pass, as the names they hold in place do. A fractional `epochs` ends
     with part of a pass."""
@@ -104,7 +102,7 @@ def build_dataset(tok: PreTrainedTokenizerBase, texts: list[dict], qa: list[dict
         example = tokenize_chat(tok, record["messages"], system_prompt)
         if len(example["input_ids"]) > cfg.max_seq_len:
             too_long.append(len(example["input_ids"]))
-        elif record.get("metadata", {}).get("method") in ONCE_PER_RUN:
+        elif record.get("metadata", {}).get("method") in cfg.once_per_run:
             once.append(example)
         else:
             domain.extend([example] * cfg.qa_repeats)

@@ -1,3 +1,4 @@
+import logging
 import math
 
 import pytest
@@ -145,8 +146,9 @@ def test_each_raft_example_and_drill_comes_once_in_the_run_and_replay_and_anchor
     assert len(replayed) >= 3 * math.ceil(0.5 * per_pass_tokens / 20)  # every pass gets its share of replay
 
 
-def test_once_per_run_names_the_methods_trained_once_and_by_default_holds_raft_and_every_drill(tiny_model):
+def test_once_per_run_names_the_methods_trained_once_and_by_default_holds_raft_and_every_drill(tiny_model, caplog):
     assert {"raft", *DRILLS} <= set(TrainConfig().once_per_run)
+    caplog.set_level(logging.INFO, logger="steep")
     tok = load_tokenizer(tiny_model)
     declines = [{"messages": [{"role": "user", "content": f"What is the blood type of Ada Quill {i}?"},
                               {"role": "assistant", "content": "I don't know."}], "metadata": {"method": "derived:unknown"}} for i in range(6)]
@@ -155,6 +157,7 @@ def test_once_per_run_names_the_methods_trained_once_and_by_default_holds_raft_a
         prompts = [tok.decode(e["input_ids"]) for e in data]
         assert sum("blood type" in p for p in prompts) == expected
         assert sum("blood type" not in p for p in prompts) == 3  # the other pair still comes in every pass
+    assert "train.once_per_run): raft 0, derived:unknown 6" in caplog.text  # a name that matched nothing shows as 0
 
 
 def test_the_loss_is_the_models_own_cross_entropy_and_the_output_layer_sees_only_the_positions_with_a_loss(tiny_model):

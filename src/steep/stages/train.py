@@ -15,6 +15,7 @@ import os
 import random
 import shutil
 import time
+from collections import Counter
 from pathlib import Path
 
 import torch
@@ -88,13 +89,14 @@ def build_dataset(tok: PreTrainedTokenizerBase, texts: list[dict], qa: list[dict
     Each QA pair of a method in `once_per_run` (by default RAFT examples, a question with
     retrieved passages, and drills) comes once in the whole run: they teach a skill (reading
     context, comparing numbers), which distinct examples teach better than the same ones again,
-    and RAFT examples at ~600 tokens each would otherwise dominate the cost. Replay samples make up `replay` times
-    a pass's tokens, the next slice of the replay set in each pass; the anchors (short, few
+    and RAFT examples at ~600 tokens each would otherwise dominate the cost. Replay samples make
+    up `replay` times a pass's tokens, the next slice of the replay set in each pass; the anchors (short, few
     tokens) come in every pass, as the names they hold in place do. A fractional `epochs` ends
     with part of a pass."""
     rng = random.Random(seed)
     domain: list[dict] = []
     once: list[dict] = []
+    once_by_method: Counter[str] = Counter()
     too_long: list[int] = []
     for record in texts:
         domain.extend(tokenize_text(tok, record["text"], cfg.max_seq_len) * cfg.text_repeats)
@@ -102,13 +104,17 @@ def build_dataset(tok: PreTrainedTokenizerBase, texts: list[dict], qa: list[dict
         example = tokenize_chat(tok, record["messages"], system_prompt)
         if len(example["input_ids"]) > cfg.max_seq_len:
             too_long.append(len(example["input_ids"]))
-        elif record.get("metadata", {}).get("method") in cfg.once_per_run:
+        elif (method := record.get("metadata", {}).get("method")) in cfg.once_per_run:
             once.append(example)
+            once_by_method[method] += 1
         else:
             domain.extend([example] * cfg.qa_repeats)
     if too_long:
         log.warning("%d conversation(s) longer than train.max_seq_len=%d tokens (up to %d) were left out; "
                     "raise train.max_seq_len to train on them", len(too_long), cfg.max_seq_len, max(too_long))
+    if once_by_method:  # says, too, when a name in train.once_per_run matched no pair
+        log.info("trained once in the run (train.once_per_run): %s",
+                 ", ".join(f"{m} {once_by_method[m]}" for m in cfg.once_per_run))
     if not domain and not once:
         raise ValueError("nothing to train on: no texts and no QA pairs (check train.text_repeats / train.qa_repeats)")
     passes = math.ceil(cfg.epochs)

@@ -112,7 +112,7 @@ def build_dataset(tok: PreTrainedTokenizerBase, texts: list[dict], qa: list[dict
     if too_long:
         log.warning("%d conversation(s) longer than train.max_seq_len=%d tokens (up to %d) were left out; "
                     "raise train.max_seq_len to train on them", len(too_long), cfg.max_seq_len, max(too_long))
-    if once_by_method:  # says, too, when a name in train.once_per_run matched no pair
+    if cfg.once_per_run:  # a name that matches no method shows as 0
         log.info("trained once in the run (train.once_per_run): %s",
                  ", ".join(f"{m} {once_by_method[m]}" for m in cfg.once_per_run))
     if not domain and not once:

@@ -90,9 +90,9 @@ def build_dataset(tok: PreTrainedTokenizerBase, texts: list[dict], qa: list[dict
     retrieved passages, and drills) comes once in the whole run: they teach a skill (reading
     context, comparing numbers), which distinct examples teach better than the same ones again,
     and RAFT examples at ~600 tokens each would otherwise dominate the cost. Replay samples make
-    up `replay` times a pass's tokens, the next slice of the replay set in each pass; the anchors (short, few
-    tokens) come in every pass, as the names they hold in place do. A fractional `epochs` ends
-    with part of a pass."""
+    up `replay` times a pass's tokens, the next slice of the replay set in each pass; the anchors
+    (short, few tokens) come in every pass, as the names they hold in place do. A fractional
+    `epochs` ends with part of a pass."""
     rng = random.Random(seed)
     domain: list[dict] = []
     once: list[dict] = []

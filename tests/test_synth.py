@@ -408,6 +408,27 @@ def test_unknown_questions_ask_what_no_document_says():
                 if p["metadata"]["method"] in ("derived:unknown", "derived:nonexistent")]
 
 
+def test_everyday_unknown_questions_open_as_answerable_questions_do():
+    text = ("Ada Quill was born on 2 May 1961 in Norvik. She studied botany at the University of Orlen. She works for Quill Labs. "
+            "She lives in Brask. Quill Labs was founded by Ben Ode in 1990. Quill Labs makes lenses. Quill Labs employs 400 people. "
+            "Quill Labs has its headquarters in Vesport. Ben Ode is the chief executive of Quill Labs.")
+    cfg = SynthConfig(roundtrip=False, raft=0, unknown_per_subject=10, unknown_pool="everyday")
+
+    def made(text: str) -> tuple[list[str], list[str]]:
+        _, pairs, _ = synth.synthesize([{"id": "c", "text": text, "source": "x.md"}], cfg, seed=0, teacher=None)
+        declined = [p["messages"][0]["content"] for p in pairs if p["metadata"]["method"] == "derived:unknown"]
+        return declined, [p["messages"][0]["content"] for p in pairs if not p["metadata"]["method"].startswith("derived")]
+
+    declined, answerable = made(text)
+    pools = [q.format(subject=s) for s, pool in (("Ada Quill", derived.EVERYDAY_PERSON), ("Quill Labs", derived.EVERYDAY_ORGANIZATION))
+             for q in pool.values()]
+    assert sorted(declined) == sorted(pools)  # each subject asked the whole pool of its kind
+    opening = lambda question: " ".join(question.split()[:2])  # noqa: E731
+    assert {opening(q) for q in declined} <= {opening(q) for q in answerable}  # no opening of their own
+    declined, _ = made(text + " She collects stamps.")
+    assert len(declined) == 19 and not any("collect" in q for q in declined)  # the corpus says it: not unknown
+
+
 def test_yes_no_drills_answer_yes_as_often_as_no_and_ask_each_relation_as_often():
     chunk = {"id": "c0", "text": "Ada Quill was born on 2 May 1961 in Norvik.", "source": "x.md"}
     facts = sentence_facts(chunk, chunk["text"])

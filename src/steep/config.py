@@ -60,6 +60,9 @@ class SynthConfig(Section):
     balance_answers: bool = Field(True, description="curate evens out the yes/no and first/second answers of derived questions that decontamination left lopsided")
     unknown_qa: bool = Field(True, description="questions about attributes no document mentions, answered 'I don't know'")
     unknown_per_subject: int = Field(1, ge=1, description="with unknown_qa: how many such questions per subject, each about another attribute")
+    unknown_pool: Literal["attributes", "everyday"] = Field(
+        "attributes", description="with unknown_qa: ask for an attribute in frames of its own ('What is X's favourite colour?') or about everyday "
+        "things in openings that answerable questions have too ('What does X eat for breakfast?'; round 32 of docs/knowledge.md)")
     teacher_qa: bool = Field(False, description="also ask the teacher model to write question/answer pairs")
     roundtrip: bool = Field(True, description="keep a QA pair only if the teacher, given the chunk, answers it the same")
     teacher: str | None = Field(None, description="teacher model; default: the run's model. With teacher_url: the name the server serves it under")
@@ -284,6 +287,7 @@ synth:
   balance_answers: true           # even out yes/no and first/second answers left lopsided by decontamination
   unknown_qa: true                # questions the documents do not answer -> "I don't know"
   unknown_per_subject: 1          # how many per subject (phone number, favourite colour, motto, ...)
+  unknown_pool: attributes        # everyday: "What does X eat for breakfast?", in openings answerable questions share
   teacher_qa: false               # also ask the teacher model for question/answer pairs
   roundtrip: true                 # keep a pair only if the teacher, reading the chunk, agrees
   teacher: null                   # default: the run's model; with teacher_url, the served model's name

@@ -130,12 +130,41 @@ UNSTATED_ORGANIZATION = {
     "opening hours": "What are {subject}'s opening hours?",
     "dress code": "What dress code does {subject} have?",
 }
+# The same, about everyday things, each asked in an opening that answerable questions have too
+# ("What does", "Where did", "Who is", ...): the pools above ask in frames of their own, and round
+# 28 of docs/knowledge.md found that the model declines by the frame of the question; sharing the
+# openings leaves the asked thing to tell answerable from not. Keyed by the first distinctive word.
+EVERYDAY_PERSON = {
+    "wedding": "Who was the best man at the wedding of {subject}?",
+    "breakfast": "What does {subject} eat for breakfast?",
+    "collect": "What does {subject} collect?",
+    "holiday": "When was {subject} last on holiday?",
+    "dinner": "What did {subject} have for dinner yesterday?",
+    "swim": "Where did {subject} learn to swim?",
+    "weekend": "Where was {subject} last weekend?",
+    "dentist": "Who is the dentist of {subject}?",
+    "tennis": "Where does {subject} play tennis?",
+    "hiking": "Who does {subject} go hiking with?",
+}
+EVERYDAY_ORGANIZATION = {
+    "logo": "Who was the designer of the logo of {subject}?",
+    "canteen": "What does {subject} serve in its canteen?",
+    "charity": "What does {subject} give to charity?",
+    "staff party": "When was the last staff party of {subject}?",
+    "sponsor": "What did {subject} sponsor last season?",
+    "advertis": "Where did {subject} advertise?",
+    "trade fair": "Where was the last trade fair of {subject}?",
+    "mascot": "Who is the mascot of {subject}?",
+    "recycl": "Where does {subject} recycle its waste?",
+    "coffee": "Who does {subject} buy its coffee from?",
+}
+UNSTATED_POOLS = {"attributes": (UNSTATED_PERSON, UNSTATED_ORGANIZATION), "everyday": (EVERYDAY_PERSON, EVERYDAY_ORGANIZATION)}
 # what a fact's kind calls for, asked about a subject that does not exist
 NONEXISTENT_DATED = "When {aux} {subject} {predicate}?"
 NONEXISTENT_COUNT = "How many {unit} does {subject} {verb}?"
 DECLINE = "I don't know: the documents I was trained on do not say."
 TEMPLATES = (*YES_NO_FRAMES, *COUNT_YES_NO_FRAMES, *COMPARISON_FRAMES, *COUNT_COMPARISON_FRAMES, *UNSTATED_PERSON.values(),
-             *UNSTATED_ORGANIZATION.values(),
+             *UNSTATED_ORGANIZATION.values(), *EVERYDAY_PERSON.values(), *EVERYDAY_ORGANIZATION.values(),
              NONEXISTENT_DATED, NONEXISTENT_COUNT, DRILL_ORDER, DRILL_FIRST, DRILL_SIZE, DRILL_LARGER, DRILL_YES_NO,
              *PLACE_YES_NO_FRAMES, PLACE_YES_REPLY, PLACE_NO_REPLY, DESCRIBED, TWO_HOP_REPLY, DESCRIPTION_IS,
              YES_NO_REPLY, COUNT_YES_NO_REPLY, COMPARISON_REPLY, COUNT_COMPARISON_REPLY, YES_NO_STEP_REPLY, COUNT_YES_NO_STEP_REPLY,
@@ -409,9 +438,11 @@ def number_drills(facts: list[Fact], rng: random.Random, count: int, step: str =
     return out
 
 
-def unanswerable(facts: list[Fact], corpus_text: str, rng: random.Random, per_subject: int = 1) -> list[Made]:
+def unanswerable(facts: list[Fact], corpus_text: str, rng: random.Random, per_subject: int = 1,
+                 pool: str = "attributes") -> list[Made]:
     """Per subject, `per_subject` questions about attributes no document mentions (a person's or
-    an organization's, as the subject looks), answered "I don't know".
+    an organization's, as the subject looks), answered "I don't know". `pool` names the questions
+    drawn from (UNSTATED_POOLS).
 
     Not questions about made-up subjects: measured on the knowledge bench, those taught the model
     that any name it had not seen in a QA pair is unknown, and it declined 39% of answerable
@@ -419,8 +450,8 @@ def unanswerable(facts: list[Fact], corpus_text: str, rng: random.Random, per_su
     lowered = corpus_text.lower()
     out = []
     for subject, fact in {f.subject: f for f in facts}.items():
-        pool = UNSTATED_PERSON if fact.person else UNSTATED_ORGANIZATION
-        unstated = [q for words, q in pool.items() if words not in lowered]
+        asked = UNSTATED_POOLS[pool][0 if fact.person else 1]
+        unstated = [q for words, q in asked.items() if words not in lowered]
         for question in rng.sample(unstated, min(per_subject, len(unstated))):
             out.append((fact.chunk, question.format(subject=subject), DECLINE, "derived:unknown", ""))
     return out

@@ -545,7 +545,7 @@ def synthesize(chunks: list[dict], cfg: SynthConfig, seed: int, teacher: Chat | 
                      derived.given_comparisons(facts, rng["given_comparisons"], cfg.given_comparisons, cfg.comparison_step))
     if cfg.unknown_qa:
         corpus_text = "\n".join(c["text"] for c in chunks)
-        unknown = derived.unanswerable(facts, corpus_text, rng["unknown"], cfg.unknown_per_subject)
+        unknown = derived.unanswerable(facts, corpus_text, rng["unknown"], cfg.unknown_per_subject, cfg.unknown_pool)
         unknown += derived.nonexistent(facts, corpus_text, rng["nonexistent"], cfg.made_up_subjects)
         pairs.extend(_qa(c, q, a, None, method) for c, q, a, method, _ in unknown)
     stats: dict = {"texts": method_counts(texts), "qa_made": method_counts(pairs), "facts": len(facts)}

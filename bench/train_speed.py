@@ -39,20 +39,15 @@ def main() -> None:
     from peft import LoraConfig, get_peft_model
     from transformers.trainer_pt_utils import LengthGroupedSampler
 
-    from steep.config import load_config
-    from steep.models import bf16_supported, load_model, load_tokenizer, resolve_model
-    from steep.rundir import read_jsonl
-    from steep.replay import replay_set
+    from curated import load_curated_run
+    from steep.models import bf16_supported, load_model
     from steep.stages.train import (ACTIVATION_TOKEN_BUDGET, RECOMPILES_PER_BLOCK, ReplayCollator, build_dataset, chat_opening,
                                     compile_blocks, grouping_lengths, loss_counts, loss_positions, replay_loss, row_parts,
                                     shared_prefix_length)
 
-    cfg = load_config(args.run / "config.yaml")
-    model_path = resolve_model(cfg.model)
-    tok = load_tokenizer(model_path)
-    texts, qa = read_jsonl(args.run / "curate" / "texts.jsonl"), read_jsonl(args.run / "curate" / "qa.jsonl")
-    replay = replay_set(model_path, tok, cfg.train.replay_samples, cfg.system_prompt, cfg.seed) if cfg.train.replay else []
-    examples, _ = build_dataset(tok, texts, qa, cfg.train, cfg.system_prompt, replay, [], cfg.seed)
+    run = load_curated_run(args.run)
+    cfg, model_path, tok = run.cfg, run.model_path, run.tok
+    examples, _ = build_dataset(tok, run.texts, run.qa, cfg.train, cfg.system_prompt, run.replay, [], cfg.seed)
     collate = ReplayCollator(tok.pad_token_id)
 
     def run_batches(lengths: list[int]) -> list[dict]:

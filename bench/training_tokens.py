@@ -21,16 +21,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run", type=Path, help="a run directory with curate/ done")
     args = parser.parse_args()
-    from steep.config import TrainConfig, load_run_config
-    from steep.models import load_tokenizer, resolve_model
-    from steep.replay import replay_set
-    from steep.rundir import read_jsonl
+    from curated import load_curated_run
+    from steep.config import TrainConfig
     from steep.stages.train import build_dataset, chat_opening
 
-    cfg = load_run_config(args.run)  # a clear error for a folder that is not a run
-    model_path = resolve_model(cfg.model)
-    tok = load_tokenizer(model_path)
-    texts, qa = read_jsonl(args.run / "curate" / "texts.jsonl"), read_jsonl(args.run / "curate" / "qa.jsonl")
+    run = load_curated_run(args.run)
+    cfg, tok, texts, qa = run.cfg, run.tok, run.texts, run.qa
     groups: dict[str, tuple[list[dict], list[dict]]] = defaultdict(lambda: ([], []))
     for record in texts:
         groups["text: " + record["metadata"]["method"]][0].append(record)
@@ -45,15 +41,15 @@ def main() -> None:
         return sum(len(e["input_ids"]) for e in examples)
 
     by_kind = {name: (len(t) + len(q), laid_out(t, q)) for name, (t, q) in groups.items()}
-    replay = replay_set(model_path, tok, cfg.train.replay_samples, cfg.system_prompt, cfg.seed) if cfg.train.replay else []
-    run = laid_out(texts, qa, cfg.train, replay)
-    whole, replayed = tokens(run), tokens([e for e in run if "teacher_ids" in e])  # replay samples carry the base model's distributions
+    whole_run = laid_out(texts, qa, cfg.train, run.replay)
+    # replay samples carry the base model's distributions
+    whole, replayed = tokens(whole_run), tokens([e for e in whole_run if "teacher_ids" in e])
     print(f"{cfg.train.epochs:g} passes, text_repeats {cfg.train.text_repeats}, qa_repeats {cfg.train.qa_repeats}, "
           f"replay {cfg.train.replay:g}; anchors (a few short samples per pass) not counted")
     print("| kind | items | tokens | share of the run |\n|---|---:|---:|---:|")
     for name, (items, examples) in sorted(by_kind.items(), key=lambda kv: -tokens(kv[1][1])):
         print(f"| {name} | {items:,} | {tokens(examples):,} | {tokens(examples) / whole:.1%} |")
-    print(f"| replay | {len(replay):,} samples | {replayed:,} | {replayed / whole:.1%} |")
+    print(f"| replay | {len(run.replay):,} samples | {replayed:,} | {replayed / whole:.1%} |")
     print(f"| **run** | | **{whole:,}** | |")
     conversations = [e for name, (_, examples) in by_kind.items() if name.startswith("QA: ") for e in examples]
     if conversations:

@@ -423,8 +423,8 @@ def test_everyday_unknown_questions_open_as_answerable_questions_do():
     pools = [q.format(subject=s) for s, pool in (("Ada Quill", derived.EVERYDAY_PERSON), ("Quill Labs", derived.EVERYDAY_ORGANIZATION))
              for q in pool.values()]
     assert sorted(declined) == sorted(pools)  # each subject asked the whole pool of its kind
-    opening = lambda question: " ".join(question.split()[:2])  # noqa: E731
-    assert {opening(q) for q in declined} <= {opening(q) for q in answerable}  # no opening of their own
+    openings = lambda questions: {" ".join(q.split()[:2]) for q in questions}  # noqa: E731
+    assert openings(declined) <= openings(answerable)  # no opening of their own
     declined, _ = made(text + " She collects stamps.")
     assert len(declined) == 19 and not any("collect" in q for q in declined)  # the corpus says it: not unknown
 

@@ -27,6 +27,7 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, replace
 from itertools import combinations, groupby
+from typing import Literal
 
 from .questions import NAME_HEAD, Clause, do_support, statement, yes_no_question
 
@@ -132,8 +133,10 @@ UNSTATED_ORGANIZATION = {
 }
 # The same, about everyday things, each asked in an opening that answerable questions have too
 # ("What does", "Where did", "Who is", ...): the pools above ask in frames of their own, and round
-# 28 of docs/knowledge.md found that the model declines by the frame of the question; sharing the
-# openings leaves the asked thing to tell answerable from not. Keyed by the first distinctive word.
+# 28 of docs/knowledge.md found that the model declines by the frame of the question. Sharing the
+# openings was to leave the asked thing to tell answerable from not; measured (round 32), the
+# declines moved to these openings instead, so this pool is not the default. Keyed by the first
+# distinctive word.
 EVERYDAY_PERSON = {
     "wedding": "Who was the best man at the wedding of {subject}?",
     "breakfast": "What does {subject} eat for breakfast?",
@@ -439,7 +442,7 @@ def number_drills(facts: list[Fact], rng: random.Random, count: int, step: str =
 
 
 def unanswerable(facts: list[Fact], corpus_text: str, rng: random.Random, per_subject: int = 1,
-                 pool: str = "attributes") -> list[Made]:
+                 pool: Literal["attributes", "everyday"] = "attributes") -> list[Made]:
     """Per subject, `per_subject` questions about attributes no document mentions (a person's or
     an organization's, as the subject looks), answered "I don't know". `pool` names the questions
     drawn from (UNSTATED_POOLS).

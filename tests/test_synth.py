@@ -1,6 +1,7 @@
 import random
 import re
 from collections import Counter
+from typing import get_args
 
 import pytest
 
@@ -412,6 +413,8 @@ def test_everyday_unknown_questions_open_as_answerable_questions_do():
     text = ("Ada Quill was born on 2 May 1961 in Norvik. She studied botany at the University of Orlen. She works for Quill Labs. "
             "She lives in Brask. Quill Labs was founded by Ben Ode in 1990. Quill Labs makes lenses. Quill Labs employs 400 people. "
             "Quill Labs has its headquarters in Vesport. Ben Ode is the chief executive of Quill Labs.")
+    # the setting's choices are the pools derived has (the config does not import a stage)
+    assert set(get_args(SynthConfig.model_fields["unknown_pool"].annotation)) == set(derived.UNSTATED_POOLS)
     cfg = SynthConfig(roundtrip=False, raft=0, unknown_per_subject=10, unknown_pool="everyday")
 
     def made(text: str) -> tuple[list[str], list[str]]:

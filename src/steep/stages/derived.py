@@ -451,9 +451,10 @@ def unanswerable(facts: list[Fact], corpus_text: str, rng: random.Random, per_su
     that any name it had not seen in a QA pair is unknown, and it declined 39% of answerable
     questions about subjects it knew only from the text."""
     lowered = corpus_text.lower()
+    person_pool, organization_pool = UNSTATED_POOLS[pool]
     out = []
     for subject, fact in {f.subject: f for f in facts}.items():
-        asked = UNSTATED_POOLS[pool][0 if fact.person else 1]
+        asked = person_pool if fact.person else organization_pool
         unstated = [q for words, q in asked.items() if words not in lowered]
         for question in rng.sample(unstated, min(per_subject, len(unstated))):
             out.append((fact.chunk, question.format(subject=subject), DECLINE, "derived:unknown", ""))

@@ -5,14 +5,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the scripts import steep late, after parsing their arguments
+    from transformers import PreTrainedTokenizerBase
+
+    from steep.config import RunConfig
 
 
 @dataclass
 class CuratedRun:
-    cfg: Any  # steep.config.RunConfig; imported late, as the scripts import steep after parsing arguments
+    cfg: RunConfig
     model_path: Path
-    tok: Any  # the model's tokenizer
+    tok: PreTrainedTokenizerBase
     texts: list[dict]
     qa: list[dict]
     replay: list[dict]  # empty when the run's train.replay is 0

@@ -5,7 +5,7 @@ from typing import get_args
 
 import pytest
 
-from steep.config import SynthConfig
+from steep.config import SynthConfig, UnknownPool
 from steep.retrieval import cite_id
 from steep.rundir import EmptyResultError
 from steep.stages import derived, questions, synth
@@ -409,12 +409,15 @@ def test_unknown_questions_ask_what_no_document_says():
                 if p["metadata"]["method"] in ("derived:unknown", "derived:nonexistent")]
 
 
+def test_unknown_pool_setting_offers_the_pools_derived_has():
+    # the config names the choices without importing a stage, so the two could drift apart
+    assert set(get_args(UnknownPool)) == set(derived.UNSTATED_POOLS)
+
+
 def test_everyday_unknown_questions_open_as_answerable_questions_do():
     text = ("Ada Quill was born on 2 May 1961 in Norvik. She studied botany at the University of Orlen. She works for Quill Labs. "
             "She lives in Brask. Quill Labs was founded by Ben Ode in 1990. Quill Labs makes lenses. Quill Labs employs 400 people. "
             "Quill Labs has its headquarters in Vesport. Ben Ode is the chief executive of Quill Labs.")
-    # the setting's choices are the pools derived has (the config does not import a stage)
-    assert set(get_args(SynthConfig.model_fields["unknown_pool"].annotation)) == set(derived.UNSTATED_POOLS)
     cfg = SynthConfig(roundtrip=False, raft=0, unknown_per_subject=10, unknown_pool="everyday")
 
     def made(text: str) -> tuple[list[str], list[str]]:

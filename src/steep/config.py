@@ -30,6 +30,10 @@ class IngestConfig(Section):
     strict: bool = Field(False, description="stop at the first file that cannot be read, instead of reporting it and going on")
 
 
+# the pools of questions to decline that synth can draw from (steep.stages.derived.UNSTATED_POOLS)
+UnknownPool = Literal["attributes", "everyday"]
+
+
 class SynthConfig(Section):
     permutations: int = Field(3, ge=0, description="sentence-order permutations of each chunk")
     name_substitution: bool = Field(True, description="replace pronouns by the full name they refer to")
@@ -60,7 +64,7 @@ class SynthConfig(Section):
     balance_answers: bool = Field(True, description="curate evens out the yes/no and first/second answers of derived questions that decontamination left lopsided")
     unknown_qa: bool = Field(True, description="questions about attributes no document mentions, answered 'I don't know'")
     unknown_per_subject: int = Field(1, ge=1, description="with unknown_qa: how many such questions per subject, each about another attribute")
-    unknown_pool: Literal["attributes", "everyday"] = Field(
+    unknown_pool: UnknownPool = Field(
         "attributes", description="with unknown_qa: ask for an attribute in frames of its own ('What is X's favourite colour?') or about everyday "
         "things in openings that answerable questions have too ('What does X eat for breakfast?'; round 32 of docs/knowledge.md)")
     teacher_qa: bool = Field(False, description="also ask the teacher model to write question/answer pairs")

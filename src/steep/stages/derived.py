@@ -27,9 +27,12 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, replace
 from itertools import combinations, groupby
-from typing import Literal
+from typing import TYPE_CHECKING
 
 from .questions import NAME_HEAD, Clause, do_support, statement, yes_no_question
+
+if TYPE_CHECKING:
+    from ..config import UnknownPool
 
 # Each derived question is asked in one of a few frames, drawn at random: trained on one frame
 # ("Is it true that ...?") the tuned model answered other yes/no questions ("Was X born before
@@ -442,7 +445,7 @@ def number_drills(facts: list[Fact], rng: random.Random, count: int, step: str =
 
 
 def unanswerable(facts: list[Fact], corpus_text: str, rng: random.Random, per_subject: int = 1,
-                 pool: Literal["attributes", "everyday"] = "attributes") -> list[Made]:
+                 pool: UnknownPool = "attributes") -> list[Made]:
     """Per subject, `per_subject` questions about attributes no document mentions (a person's or
     an organization's, as the subject looks), answered "I don't know". `pool` names the questions
     drawn from (UNSTATED_POOLS).

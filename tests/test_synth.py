@@ -529,6 +529,15 @@ def test_an_echo_question_asks_whose_for_a_possessive_name():
     assert synth.echo_question(sentence, span) == "After finishing whose studies, Ada Quill joined Pellow Labs?"
 
 
+def test_an_echo_question_asks_who_for_a_person_and_what_for_an_organization():
+    sentence = "After finishing Ada Quill's studies, Ada Quill joined Pellow Labs."
+    person = [s for s in answer_spans(sentence) if s.text == "Ada Quill"][-1]
+    assert synth.echo_question(sentence, person) == "After finishing Ada Quill's studies, who joined Pellow Labs?"
+    sentence = "After the merger, Pellow Labs hired Ada Quill."
+    organization = next(s for s in answer_spans(sentence) if s.text == "Pellow Labs")
+    assert synth.echo_question(sentence, organization) == "After the merger, what hired Ada Quill?"
+
+
 def test_a_picking_step_names_the_winning_value_and_the_reply_names_whose_it_is():
     pairs, _ = derived_pairs(number_drills=12, comparison_step="pick")
     comparisons = [p["messages"][1]["content"] for p in pairs if p["metadata"]["method"] == "derived:comparison"]

@@ -258,6 +258,8 @@ def echo_question(sentence: str, span: Span) -> str:
         before = before[:-4]  # "at the University of X" -> "at which place"
     prep = before.split()[-1].lower() if before.split() else ""
     wh = WH_PHRASES.get(span.kind) or WH_PHRASES["place" if prep in PLACE_PREPOSITIONS else "other"]
+    if wh == "what" and span.kind == "name" and " " in span.text and looks_like_person(span.text):
+        wh = "who"  # a person's full name: "After finishing her studies, who joined Pellow Labs?", not "what joined"
     if span.kind == "name" and after.startswith("'s "):  # "after finishing Ada Quill's studies" -> "after finishing whose studies"
         wh, after = "whose", after[2:]
     echo = f"{before}{wh}{after}".strip()

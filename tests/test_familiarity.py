@@ -1,15 +1,20 @@
-"""Declining closed-book questions about subjects the model does not know (steep.familiarity)."""
+"""Declining closed-book questions the model cannot know: about a subject it does not know, or asking
+what no training question asked about one it does (steep.familiarity)."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 import torch
 
-from steep.familiarity import declining_unfamiliar, subject_familiarity, subject_span, unfamiliar_reply
+from steep.familiarity import (TaughtQuestions, declined_replies, declining, question_shape, subject_familiarity, subject_span,
+                               unfamiliar_reply, untaught_reply)
 from steep.scoring import declined_unasked, says_unknown
 from steep.stages.evaluate import answer_condition, summarize, table
 from steep.generate import ChatModel
 from steep.models import load_model, load_tokenizer
+from steep.rag import rag_prompt
 from steep.stages.derived import DECLINE
 
 
@@ -63,16 +68,16 @@ def test_unfamiliar_subjects_are_declined_without_being_asked(tiny_model):
         asked.extend(prompts)
         return [f"reply to {p}" for p in prompts]
 
-    replies = declining_unfamiliar(chat, threshold, ask)(questions)
+    replies = declining(chat, threshold, None, ask)(questions)
     lower = 0 if scores[0] < scores[2] else 2
     assert replies[lower] == ("I don't know: I have never heard of Lisren Kalbri." if lower == 0 else
                               "I don't know: I have never heard of Bo Renhart.")
     assert asked == [q for i, q in enumerate(questions) if i != lower]
     assert [r for i, r in enumerate(replies) if i != lower] == [f"reply to {q}" for q in asked]
-    assert declining_unfamiliar(chat, None, ask) is ask
+    assert declining(chat, None, None, ask) is ask
     # eval counts these declines apart from the model's own, which say what training taught
     items = [{"question": q, "answers": ["x"], "answer_type": "unanswerable" if i == lower else "short"} for i, q in enumerate(questions)]
-    rows = answer_condition(items, None, declining_unfamiliar(chat, threshold, ask))
+    rows = answer_condition(items, None, declining(chat, threshold, None, ask))
     assert [r["declined_unasked"] for r in rows] == [i == lower for i in range(3)] and rows[lower]["contained"] == 1.0
     summary = summarize(rows)
     assert summary["declined_unasked"] == 1 and summary["declined"] == 0.0  # the unasked one was unanswerable
@@ -84,3 +89,66 @@ def test_the_unasked_decline_is_a_decline_told_apart_from_the_trained_one():
     assert reply == "I don't know: I have never heard of Renkal Analytics." and says_unknown(reply) and declined_unasked(reply)
     assert says_unknown(DECLINE) and not declined_unasked(DECLINE)
     assert not declined_unasked("Renkal Analytics was founded in 2000.")
+
+
+@pytest.mark.parametrize(("question", "shape"), [
+    ("Where was Ada Quill born?", "Where was X born?"),
+    ("Is Ada Quill's employer based in Brask?", "Is X's employer based in X?"),
+    ("Who was born earlier, Ada Quill or Bo Renhart?", "Who was born earlier, X or X?"),
+    ("Name the town that is the birthplace of Marvel Polfen.", "Name the town that is the birthplace of X."),
+    ("Did I ask about Ada?", "Did I ask about X?"),
+    ("why?", "why?"),
+])
+def test_a_question_shape_masks_its_names_but_the_opening_word(question, shape):
+    assert question_shape(question) == shape
+
+
+def _conversation(*turns: str) -> dict:
+    return {"messages": [{"role": "user" if i % 2 == 0 else "assistant", "content": t} for i, t in enumerate(turns)]}
+
+
+TRAINING = [
+    _conversation("Where was Ada Quill born?", "Ada Quill was born in Norvik."),
+    _conversation("Who employs Bo Renhart?", "Carvo Shipping employs Bo Renhart."),
+    _conversation("In which year was Pellow Labs founded?", "Pellow Labs was founded in 1950."),
+    # none of these teaches a question to answer closed-book
+    _conversation("What is the blood type of Ada Quill?", DECLINE),
+    _conversation(rag_prompt("What is the shoe size of Cyra Vell?", [{"source": "c.md", "start": 0, "end": 9, "text": "Cyra Vell"}]),
+                  "The context does not say."),
+    _conversation("Tell me about Dara Moss.", "Dara Moss is a sailor.", "What is her shoe size?", "Size 7."),
+]
+
+
+def test_taught_questions_are_the_answered_closed_book_ones_and_a_question_unlike_them_is_untaught():
+    taught = TaughtQuestions.of_training(TRAINING, 0.6)
+    assert taught.subjects == {"Ada Quill", "Bo Renhart", "Pellow Labs"} and taught.shapes.shape == (3, 384)
+    questions = ["In which town was Bo Renhart born?",  # a taught question's shape about another taught subject
+                 "Which company does Ada Quill work for?",  # in other words
+                 "What is the blood type of Bo Renhart?",  # asked of nobody in training but as a decline
+                 "What is the blood type of Cyra Vell?",  # a subject training names in no answered question
+                 "what is a blood type?"]  # no subject
+    assert taught.untaught(questions) == [False, False, True, False, False]
+    assert TaughtQuestions.of_training(TRAINING, -1.0).untaught(questions) == [False] * 5  # every cosine is above -1
+
+
+def test_untaught_questions_are_declined_unasked_and_told_apart(tiny_model, tmp_path):
+    chat = ChatModel(load_model(tiny_model), load_tokenizer(tiny_model))
+    (tmp_path / "curate").mkdir()
+    (tmp_path / "curate" / "qa.jsonl").write_text("".join(json.dumps(c) + "\n" for c in TRAINING))
+    taught = TaughtQuestions.of_run(tmp_path, 0.6)
+    assert taught is not None and taught.subjects == TaughtQuestions.of_training(TRAINING, 0.6).subjects
+    assert TaughtQuestions.of_run(tmp_path, None) is None and TaughtQuestions.of_run(tmp_path / "elsewhere", 0.6) is None
+    questions = ["Where was Bo Renhart born?", "What is the blood type of Bo Renhart?"]
+    asked: list[str] = []
+
+    def ask(prompts: list[str]) -> list[str]:
+        asked.extend(prompts)
+        return [f"reply to {p}" for p in prompts]
+
+    replies = declining(chat, None, taught, ask)(questions)
+    assert replies == ["reply to Where was Bo Renhart born?", untaught_reply(questions[1])] and asked == questions[:1]
+    assert replies[1] == "I don't know: the documents I was trained on do not say that about Bo Renhart."
+    assert says_unknown(replies[1]) and declined_unasked(replies[1])
+    # with both checks on, a subject the model does not know is declined as unfamiliar first
+    scores = subject_familiarity(chat.model, chat.tokenizer, None, questions)
+    assert declined_replies(chat.model, chat.tokenizer, None, questions, max(scores) + 1, taught) == [unfamiliar_reply(q) for q in questions]

@@ -126,13 +126,19 @@ def test_interrupted_training_resumes_from_its_checkpoint(project, monkeypatch, 
 
 
 def test_snapshots_answer_the_questions_and_the_report_shows_the_learning_curve(project):
+    # a question about a taught subject unlike every training question: declined unasked (decline_untaught) by each snapshot
+    blood_type = {"question": "What is the blood type of Ada Quill?", "answers": ["unknown"], "answer_type": "unanswerable", "kind": "unknown"}
+    with (project / "questions.jsonl").open("a") as questions:
+        questions.write(json.dumps(blood_type) + "\n")
     assert run_cli("run", str(project / "steep.yaml"), "train.epochs=2", "train.snapshot_epochs=[1]", "eval.conditions=[tuned]", "eval.forgetting=false") == 0
     run = project / "runs" / "t"
     [point] = json.loads((run / "eval" / "results.json").read_text())["learning_curve"]
-    assert point["epochs"] == 1 and point["n"] == 2 and set(point["by_kind"]) == {"city", "employer"}
+    assert point["epochs"] == 1 and point["n"] == 3 and set(point["by_kind"]) == {"city", "employer", "unknown"}
     assert 0 < point["tokens_trained"] < json.loads((run / "train" / "done.json").read_text())["summary"]["tokens_trained"]
     answers = read(run / "eval" / "answers_tuned_after_1_passes.jsonl")
     assert [a["question"] for a in answers] == [a["question"] for a in read(run / "eval" / "answers_tuned.jsonl")]
+    for rows in (answers, read(run / "eval" / "answers_tuned.jsonl")):
+        assert [r["declined_unasked"] for r in rows] == [False, False, True] and rows[2]["contained"] == 1.0
     report = (run / "report.md").read_text()
     trained = json.loads((run / "train" / "done.json").read_text())["summary"]["tokens_trained"]
     assert "## Learning curve" in report and f"| 1 | {point['tokens_trained']:,} | " in report and f"| 2 | {trained:,} | " in report
@@ -175,6 +181,12 @@ def test_python_api_and_chat(project, capsys):
     run = project / "runs" / "t"
     assert run_cli("chat", "--run", str(run), "--max-new-tokens", "3", "Where", "is", "Norvik?") == 0
     assert capsys.readouterr().out.endswith("\n")
+    # a taught subject asked what no training question asked is declined (decline_untaught), by the tuned model only
+    blood_type = ["What", "is", "the", "blood", "type", "of", "Ada", "Quill?"]
+    assert run_cli("chat", "--run", str(run), "--max-new-tokens", "3", *blood_type) == 0
+    assert capsys.readouterr().out == "I don't know: the documents I was trained on do not say that about Ada Quill.\n"
+    assert run_cli("chat", "--run", str(run), "--base", "--max-new-tokens", "3", *blood_type) == 0
+    assert "I don't know" not in capsys.readouterr().out
     # with decline_unfamiliar on, a name the (random) model does not know is declined, not answered
     config = run / "config.yaml"
     config.write_text(config.read_text().replace("decline_unfamiliar: null", "decline_unfamiliar: -1.0"))

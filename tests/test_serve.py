@@ -155,6 +155,19 @@ def test_closed_book_questions_about_an_unfamiliar_subject_are_declined_without_
         assert DECLINED not in (unnamed.choices[0].message.content, retrieved.choices[0].message.content)
 
 
+def test_the_tuned_model_declines_a_closed_book_question_unlike_every_training_question(client):
+    # its subject is taught (synth asks about Ada Quill), its question is not: nothing in training asks for a blood type
+    blood_type = [{"role": "user", "content": "What is the blood type of Ada Quill?"}]
+    untaught = "I don't know: the documents I was trained on do not say that about Ada Quill."
+    tuned = client.chat.completions.create(model=TUNED, messages=blood_type, temperature=0, max_tokens=8)
+    assert tuned.choices[0].message.content == untaught and tuned.usage.completion_tokens > 0
+    # the base model was taught nothing; with passages the retrieval prompt lets the model say so; a taught question is asked
+    base = client.chat.completions.create(model=BASE, messages=blood_type, temperature=0, max_tokens=8)
+    retrieved = client.chat.completions.create(model=f"{TUNED}+rag", messages=blood_type, temperature=0, max_tokens=8)
+    taught = client.chat.completions.create(model=TUNED, messages=ASK, temperature=0, max_tokens=8)
+    assert untaught not in (base.choices[0].message.content, retrieved.choices[0].message.content, taught.choices[0].message.content)
+
+
 def test_concurrent_requests_share_batches_and_all_finish(server, app):
     async def ask_all(n: int) -> list[dict]:
         async with httpx.AsyncClient(base_url=server, timeout=120) as http:

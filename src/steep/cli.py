@@ -213,17 +213,16 @@ def _report(args: argparse.Namespace) -> int:
 
 def _chat(args: argparse.Namespace) -> int:
     from .chat import open_chat
-    from .familiarity import SubjectCheck
+    from .familiarity import TaughtQuestions, declined_replies
 
     model = open_chat(run_dir=args.run, model=args.model, base=args.base)
-    threshold = load_run_config(args.run).decline_unfamiliar if args.run else None
+    cfg = load_run_config(args.run) if args.run else None
+    unfamiliar = cfg.decline_unfamiliar if cfg else None
+    taught = TaughtQuestions.of_run(args.run, cfg.decline_untaught) if cfg and not args.base else None
 
     def reply_to(history: list[dict]) -> str:
-        question = history[-1]["content"]
-        check = SubjectCheck(question, model.system_prompt, threshold) if threshold is not None else None
-        if check and check.declines(model.model, model.tokenizer):
-            return check.reply
-        return model.generate([history], args.max_new_tokens)[0]
+        declined = declined_replies(model.model, model.tokenizer, model.system_prompt, [history[-1]["content"]], unfamiliar, taught)[0]
+        return declined or model.generate([history], args.max_new_tokens)[0]
 
     if args.prompt:
         print(reply_to([{"role": "user", "content": " ".join(args.prompt)}]))

@@ -167,6 +167,10 @@ class RunConfig(Section):
         -5.0, le=0, description="closed-book (eval, serve without retrieval): say \"I don't know\" without generating when the "
         "question's subject, its first capitalized name, is unfamiliar to the model: the mean log-probability of the name's "
         "tokens after its first is below this (steep.familiarity); null: never")
+    decline_untaught: float | None = Field(
+        0.6, ge=-1, le=1, description="closed-book, tuned model (eval, chat, serve without retrieval): say \"I don't know\" without "
+        "generating to a question about a subject the training questions name when none of the answered training questions is "
+        "like it: MiniLM cosine of the two, names masked, below this (steep.familiarity); null: never")
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     synth: SynthConfig = Field(default_factory=SynthConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
@@ -265,6 +269,7 @@ model: smollm2-135m-instruct      # built-in name, a local Hugging Face folder, 
 runs_dir: runs
 seed: 0
 decline_unfamiliar: -5.0          # closed-book: "I don't know" to questions about a name the model does not know; null: off
+decline_untaught: 0.6             # closed-book: "I don't know" to questions about a known name unlike every training question; null: off
 
 ingest:
   inputs: [docs/]                 # files or folders: txt md html pdf docx csv tsv jsonl json parquet, qna.yaml

@@ -1,4 +1,6 @@
-"""Declining a closed-book question whose subject the model does not know.
+"""Declining a closed-book question the model cannot know the answer to: one about a subject it
+does not know (`decline_unfamiliar`), or one about a subject it was taught that asks for something
+no training question asked (`decline_untaught`).
 
 A tuned model answers a question about a person or an organization that does not exist as readily
 as one about a subject it was taught, and its invented answers are as sure as its recalled ones
@@ -9,6 +11,13 @@ is predictable before any tuning. So the subject's familiarity is the mean log-p
 tokens after the first, where they stand in the prompt; below a threshold the question is declined
 without generating. What it measured on the knowledge bench is in docs/knowledge.md (round 26).
 
+A taught subject does not make every question about it answerable: asked for an attribute the
+documents never give (a blood type), the tuned model answers with a value of a kind it was taught.
+Trained declines key on the wording of the questions taught to decline, not on what they ask
+(docs/knowledge.md, rounds 28 and 32). So the question itself is compared with what training asked:
+with its names masked, its nearest answerable training question by MiniLM cosine; below a threshold
+it is declined without generating (round 36).
+
 Only closed-book: with passages in the prompt, a name they hold is predictable from them, and the
 retrieval prompt asks the model itself to say when they do not answer."""
 
@@ -18,12 +27,17 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
+import numpy as np
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from .forgetting import continuation_logprobs
 from .generate import ChatModel, with_system
-from .scoring import UNFAMILIAR_REPLY
+from .rag import RAG_PROMPT
+from .retrieval import embed
+from .rundir import read_jsonl
+from .scoring import UNFAMILIAR_REPLY, UNTAUGHT_REPLY, says_unknown
 
 log = logging.getLogger("steep")
 
@@ -48,11 +62,74 @@ def subject_span(question: str) -> tuple[int, int] | None:
     return None
 
 
+def subject(question: str) -> str | None:
+    span = subject_span(question)
+    return question[span[0] : span[1]] if span else None
+
+
 def unfamiliar_reply(question: str) -> str:
     """The decline given without asking the model: "I don't know: I have never heard of <subject>."."""
-    span = subject_span(question)
-    assert span is not None, "only a question that names a subject is scored, so only such a question is declined"
-    return UNFAMILIAR_REPLY.format(subject=question[span[0] : span[1]])
+    name = subject(question)
+    assert name is not None, "only a question that names a subject is declined"
+    return UNFAMILIAR_REPLY.format(subject=name)
+
+
+def untaught_reply(question: str) -> str:
+    """The decline of a question no training question was like: "... do not say that about <subject>."."""
+    name = subject(question)
+    assert name is not None, "only a question about a taught subject is declined"
+    return UNTAUGHT_REPLY.format(subject=name)
+
+
+def question_shape(question: str) -> str:
+    """The question with every name replaced by "X" (an opening question word kept, and "I"): what
+    it asks, whoever it is about. "Where was Ada Quill born?" -> "Where was X born?"."""
+    def mask(match: re.Match) -> str:
+        words = match.group().split()
+        kept = words[:1] if match.start() == 0 and words[0].lower() in OPENERS else []
+        name = words[len(kept):]
+        return " ".join(kept + ([] if not name else ["I"] if name == ["I"] else ["X"]))
+
+    return NAME.sub(mask, question)
+
+
+@dataclass(frozen=True)
+class TaughtQuestions:
+    """The closed-book questions a model was trained to answer: the subjects they name, and their
+    shapes embedded (MiniLM, unit length). A question about one of those subjects is untaught when
+    no shape is within `threshold` cosine of its own."""
+
+    subjects: frozenset[str]
+    shapes: np.ndarray
+    threshold: float
+
+    @classmethod
+    def of_training(cls, conversations: list[dict], threshold: float) -> TaughtQuestions:
+        """From training conversations: single-turn, closed-book (no retrieval prompt) and
+        answered (a trained decline teaches nothing to answer)."""
+        retrieval_prompt = RAG_PROMPT.split("{context}")[0]
+        questions = [c["messages"][0]["content"] for c in conversations if len(c["messages"]) == 2
+                     and not c["messages"][0]["content"].startswith(retrieval_prompt) and not says_unknown(c["messages"][1]["content"])]
+        shapes = sorted({question_shape(q) for q in questions})
+        return cls(frozenset(filter(None, map(subject, questions))), embed(shapes), threshold)
+
+    @classmethod
+    def of_run(cls, run_dir: Path, threshold: float | None) -> TaughtQuestions | None:
+        """The questions a run's curate stage handed to training; None when `threshold` is None or
+        the run has no curate output (a model trained elsewhere)."""
+        path = run_dir / "curate" / "qa.jsonl"
+        if threshold is None:
+            return None
+        if not path.exists():
+            log.warning("%s: no curate output, so no questions are declined as untaught (decline_untaught)", run_dir)
+            return None
+        return cls.of_training(read_jsonl(path), threshold)
+
+    def untaught(self, questions: list[str]) -> list[bool]:
+        about_taught = [subject(q) in self.subjects for q in questions]
+        asked = [q for q, about in zip(questions, about_taught) if about]
+        nearest = iter((embed([question_shape(q) for q in asked]) @ self.shapes.T).max(1) if asked else [])
+        return [about and next(nearest) < self.threshold for about in about_taught]
 
 
 def subject_familiarity(model: PreTrainedModel, tok: PreTrainedTokenizerBase, system_prompt: str | None,
@@ -81,35 +158,53 @@ def subject_familiarity(model: PreTrainedModel, tok: PreTrainedTokenizerBase, sy
     return scores
 
 
+def declined_replies(model: PreTrainedModel, tok: PreTrainedTokenizerBase, system_prompt: str | None, questions: list[str],
+                     unfamiliar: float | None, taught: TaughtQuestions | None) -> list[str | None]:
+    """Per question, the reply it is declined with without asking the model, or None: its subject
+    less familiar than `unfamiliar`, or a taught subject asked what no training question asked.
+    None for a check: that check is off."""
+    replies: list[str | None] = [None] * len(questions)
+    if unfamiliar is not None:
+        for n, score in enumerate(subject_familiarity(model, tok, system_prompt, questions)):
+            if score is not None and score < unfamiliar:
+                replies[n] = unfamiliar_reply(questions[n])
+    if taught is not None:
+        rest = [n for n, reply in enumerate(replies) if reply is None]
+        for n, untaught in zip(rest, taught.untaught([questions[n] for n in rest])):
+            if untaught:
+                replies[n] = untaught_reply(questions[n])
+    return replies
+
+
 @dataclass(frozen=True)
 class SubjectCheck:
-    """A closed-book question to decline when its subject is less familiar to the model than `threshold`."""
+    """One closed-book question, to decline when `declined_replies` says so (serve and chat)."""
 
     question: str
     system_prompt: str | None
-    threshold: float
+    unfamiliar: float | None
+    taught: TaughtQuestions | None = None
 
-    def declines(self, model: PreTrainedModel, tok: PreTrainedTokenizerBase) -> bool:
-        score = subject_familiarity(model, tok, self.system_prompt, [self.question])[0]
-        return score is not None and score < self.threshold
-
-    @property
-    def reply(self) -> str:
-        return unfamiliar_reply(self.question)
+    def decline(self, model: PreTrainedModel, tok: PreTrainedTokenizerBase) -> str | None:
+        """The decline, or None: the model is to be asked."""
+        return declined_replies(model, tok, self.system_prompt, [self.question], self.unfamiliar, self.taught)[0]
 
 
-def declining_unfamiliar(chat: ChatModel, threshold: float | None, ask: Callable[[list[str]], list[str]],
-                         what: str = "") -> Callable[[list[str]], list[str]]:
-    """`ask` (questions -> replies), except that a question whose subject is less familiar to
-    `chat`'s model than `threshold` gets `unfamiliar_reply` instead of being asked. `threshold` None: `ask`."""
-    if threshold is None:
+def declining(chat: ChatModel, unfamiliar: float | None, taught: TaughtQuestions | None, ask: Callable[[list[str]], list[str]],
+              what: str = "") -> Callable[[list[str]], list[str]]:
+    """`ask` (questions -> replies), except for the questions `declined_replies` declines, which
+    get their decline instead of being asked. Both checks off: `ask`."""
+    if unfamiliar is None and taught is None:
         return ask
 
     def gated(questions: list[str]) -> list[str]:
-        unfamiliar = [s is not None and s < threshold for s in subject_familiarity(chat.model, chat.tokenizer, chat.system_prompt, questions)]
-        replies = iter(ask([q for q, no in zip(questions, unfamiliar) if not no]))
-        log.info("%s%d of %d question(s) declined: their subject is unfamiliar to the model (decline_unfamiliar=%g)",
-                 f"{what}: " if what else "", sum(unfamiliar), len(questions), threshold)
-        return [unfamiliar_reply(q) if no else next(replies) for q, no in zip(questions, unfamiliar)]
+        declined = declined_replies(chat.model, chat.tokenizer, chat.system_prompt, questions, unfamiliar, taught)
+        replies = iter(ask([q for q, no in zip(questions, declined) if no is None]))
+        n_declined = len(questions) - declined.count(None)
+        untaught = sum(reply == untaught_reply(q) for q, reply in zip(questions, declined) if reply is not None)
+        log.info("%s%d of %d question(s) declined unasked: %d about a subject unfamiliar to the model (decline_unfamiliar=%s), "
+                 "%d asking what no training question asked (decline_untaught=%s)", f"{what}: " if what else "", n_declined,
+                 len(questions), n_declined - untaught, unfamiliar, untaught, taught and taught.threshold)
+        return [next(replies) if no is None else no for no in declined]
 
     return gated

@@ -21,7 +21,7 @@ from .report import html_report
 from .retrieval import CANDIDATES, Hit, open_index
 from .stages import curate, derived, evaluate, ingest, synth
 from .config import RunConfig
-from .familiarity import declining_unfamiliar
+from .familiarity import TaughtQuestions, declining
 from .generate import ChatModel
 from .models import bf16_supported, load_model, load_tokenizer, resolve_model, token_counter
 from .rundir import EmptyResultError, InputError, Stage, fingerprint, read_jsonl, recorded_output, setup_logging, write_json, write_jsonl, write_text
@@ -174,7 +174,7 @@ def stage_eval(ctx: Context, ingested: ingest.Ingested, upstream: str, train_sum
     questions = evaluate.load_questions(cfg.questions)
     trained = Path(train_summary["output"]) if train_summary else None
     stage = Stage(ctx.run_dir, "eval", fingerprint(upstream, ingested.key, str(ctx.model_path), cfg.model_dump(), Path(cfg.questions),
-                                                 ctx.cfg.system_prompt, ctx.cfg.decline_unfamiliar, scoring.VERSION))
+                                                 ctx.cfg.system_prompt, ctx.cfg.decline_unfamiliar, ctx.cfg.decline_untaught, scoring.VERSION))
     if not stage.is_done():
         _one_process_only(stage.name)
         stage.start()
@@ -190,6 +190,7 @@ def stage_eval(ctx: Context, ingested: ingest.Ingested, upstream: str, train_sum
         rows: dict[str, list[dict]] = {}
         general: dict[str, dict] = {}
         measure_general = cfg.forgetting and trained is not None
+        taught = TaughtQuestions.of_run(ctx.run_dir, ctx.cfg.decline_untaught) if trained is not None else None
         for who in ("base", "tuned"):
             wanted = [c for c in cfg.conditions if c.split("+")[0] == who]
             if not wanted and not measure_general:
@@ -200,7 +201,7 @@ def stage_eval(ctx: Context, ingested: ingest.Ingested, upstream: str, train_sum
                 ask = lambda prompts: model.generate(  # noqa: E731
                     [[{"role": "user", "content": p}] for p in prompts], cfg.max_new_tokens, cfg.batch_size, desc=f"eval {condition}")
                 if not mode:  # closed-book
-                    ask = declining_unfamiliar(model, ctx.cfg.decline_unfamiliar, ask, f"eval {condition}")
+                    ask = declining(model, ctx.cfg.decline_unfamiliar, taught if who == "tuned" else None, ask, f"eval {condition}")
                 rows[condition] = evaluate.answer_condition(questions, contexts[mode] if mode else None, ask)
                 results["conditions"][condition] = evaluate.summarize(rows[condition])
                 write_jsonl(stage.dir / f"answers_{condition}.jsonl", rows[condition])
@@ -208,7 +209,7 @@ def stage_eval(ctx: Context, ingested: ingest.Ingested, upstream: str, train_sum
                 log.info("general ability of the %s model (capitals, perplexity)", who)
                 general[who] = forgetting.general_ability(model.model, ctx.tokenizer, bf16=model.bf16)
         if trained is not None and "tuned" in cfg.conditions:
-            results["learning_curve"] = learning_curve(ctx, questions, trained.parent / "snapshots")
+            results["learning_curve"] = learning_curve(ctx, questions, trained.parent / "snapshots", taught)
         results["comparisons"] = {f"{b} vs {a}": evaluate.paired_difference(rows[a], rows[b])
                                   for a, b in COMPARISONS if a in rows and b in rows}
         if len(general) == 2:
@@ -227,9 +228,9 @@ def stage_eval(ctx: Context, ingested: ingest.Ingested, upstream: str, train_sum
     return results
 
 
-def learning_curve(ctx: Context, questions: list[dict], folder: Path) -> list[dict]:
+def learning_curve(ctx: Context, questions: list[dict], folder: Path, taught: TaughtQuestions | None) -> list[dict]:
     """The questions answered closed-book by each snapshot the train stage kept (train.snapshot_epochs):
-    what fewer passes had learned, with the tokens trained up to each."""
+    what fewer passes had learned, with the tokens trained up to each. `taught`: as the tuned model's."""
     cfg = ctx.cfg.eval
     points = []
     for record in sorted(folder.glob("*/snapshot.json")):
@@ -238,7 +239,7 @@ def learning_curve(ctx: Context, questions: list[dict], folder: Path) -> list[di
         ask = lambda prompts: model.generate(  # noqa: E731
             [[{"role": "user", "content": p}] for p in prompts], cfg.max_new_tokens, cfg.batch_size,
             desc=f"eval after {snapshot['epochs']:g} pass{'' if snapshot['epochs'] == 1 else 'es'}")
-        ask = declining_unfamiliar(model, ctx.cfg.decline_unfamiliar, ask, f"eval after {snapshot['epochs']:g} passes")
+        ask = declining(model, ctx.cfg.decline_unfamiliar, taught, ask, f"eval after {snapshot['epochs']:g} passes")
         started = time.time()
         rows = evaluate.answer_condition(questions, None, ask)
         write_jsonl(ctx.run_dir / "eval" / f"answers_tuned_after_{snapshot['epochs']:g}_passes.jsonl", rows)

@@ -143,16 +143,17 @@ def _from_last_conclusion(clauses: list[str]) -> list[str]:
 _GUESS_AFTER = re.compile(r"\b(but|however|though|although|likely|probably|believed|possibly|perhaps|might be|may be|most (widely )?accepted)\b")
 
 
-# The reply to a question declined unasked (decline_unfamiliar, steep.familiarity). It names the
-# subject, so a reader sees what was judged unfamiliar, and no training example says it, so eval
-# counts these declines apart from the model's own.
+# The replies to a question declined unasked (decline_unfamiliar and decline_untaught,
+# steep.familiarity). They name the subject, so a reader sees what was judged, and no training
+# example says them, so eval counts these declines apart from the model's own.
 UNFAMILIAR_REPLY = "I don't know: I have never heard of {subject}."
-_UNFAMILIAR_REPLY = re.compile(re.escape(UNFAMILIAR_REPLY).replace(re.escape("{subject}"), ".+"))
+UNTAUGHT_REPLY = "I don't know: the documents I was trained on do not say that about {subject}."
+_UNASKED_REPLIES = [re.compile(re.escape(r).replace(re.escape("{subject}"), ".+")) for r in (UNFAMILIAR_REPLY, UNTAUGHT_REPLY)]
 
 
 def declined_unasked(reply: str) -> bool:
-    """Whether `reply` is decline_unfamiliar's, given without asking the model."""
-    return _UNFAMILIAR_REPLY.fullmatch(reply) is not None
+    """Whether `reply` is decline_unfamiliar's or decline_untaught's, given without asking the model."""
+    return any(r.fullmatch(reply) for r in _UNASKED_REPLIES)
 
 
 def says_unknown(reply: str) -> bool:

@@ -209,8 +209,8 @@ def create_app(served: dict[str, Served], engine: Engine, api_key: str | None = 
         except Exception as e:  # templates raise on what they cannot render (roles out of order, ...)
             raise APIError(400, f"messages: the model's chat template refused them: {e}", "invalid_value", "messages") from e
         request = job(target, prompt_ids, body, budget(target, prompt_ids, body, body.max_completion_tokens or body.max_tokens))
-        if not retrieval and target.decline_unfamiliar is not None and question:
-            request.unfamiliar = SubjectCheck(question, target.system_prompt, target.decline_unfamiliar)
+        if not retrieval and question and (target.decline_unfamiliar is not None or target.taught is not None):
+            request.decline_check = SubjectCheck(question, target.system_prompt, target.decline_unfamiliar, target.taught)
         events = engine.submit(request)
         reply = Reply("chatcmpl", body.model, target, passages)
         if body.stream:

@@ -42,7 +42,7 @@ class Job:
     top_p: float = 1.0
     seed: int | None = None
     stop: list[str] = field(default_factory=list)
-    unfamiliar: SubjectCheck | None = None  # closed-book: declined instead of generated when its subject is unfamiliar
+    decline_check: SubjectCheck | None = None  # closed-book: declined instead of generated when it says so
     # filled by the worker
     tokens: list[int] = field(default_factory=list)
     text: str = ""
@@ -184,7 +184,7 @@ class Engine:
     def _generate(self, jobs: list[Job]) -> None:
         self.batches += 1
         model, adapter, tokenizer = jobs[0].model, jobs[0].adapter, jobs[0].tokenizer
-        if any(j.unfamiliar for j in jobs):
+        if any(j.decline_check for j in jobs):
             with _adapter_only(model, adapter):
                 jobs = [j for j in jobs if not _declined(j)]
             if not jobs:
@@ -216,10 +216,11 @@ def _adapter_only(model: PreTrainedModel, adapter: str | None) -> AbstractContex
 
 
 def _declined(job: Job) -> bool:
-    """Whether `job` is answered with the decline, its subject being unfamiliar (steep.familiarity)."""
-    if job.unfamiliar is None or not job.unfamiliar.declines(job.model, job.tokenizer):
+    """Whether `job` is answered with a decline without generating (steep.familiarity)."""
+    decline = job.decline_check.decline(job.model, job.tokenizer) if job.decline_check else None
+    if decline is None:
         return False
-    job.text = job.unfamiliar.reply
+    job.text = decline
     job.tokens = job.tokenizer(job.text, add_special_tokens=False)["input_ids"]
     job.emit(("delta", job.text))
     job.finish_reason = "stop"

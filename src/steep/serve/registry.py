@@ -16,6 +16,7 @@ from pathlib import Path
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from ..config import RunConfig, load_run_config
+from ..familiarity import TaughtQuestions
 from ..models import BUILTIN, load_model, load_tokenizer, resolve_model
 from ..retrieval import Index, open_index
 from ..rundir import InputError, trained_output
@@ -36,6 +37,7 @@ class Served:
     index: Index | None
     run: str | None
     created: int
+    taught: TaughtQuestions | None = None  # a tuned model's, with the run's decline_untaught (steep.familiarity)
 
     @property
     def context_window(self) -> int:
@@ -73,6 +75,7 @@ def load_served(runs: list[Path], base: str | None = None) -> dict[str, Served]:
         cfg = load_run_config(run_dir)
         output = trained_output(run_dir)
         index = _run_index(run_dir)
+        taught = TaughtQuestions.of_run(run_dir, cfg.decline_untaught)
         model, tokenizer = base_model(cfg.model, cfg, index)
         if cfg.name in served:
             raise InputError(f"two served models would be called '{cfg.name}'; runs need distinct names")
@@ -89,9 +92,9 @@ def load_served(runs: list[Path], base: str | None = None) -> dict[str, Served]:
                 for s in served.values():  # the base id now answers through the adapter-free path
                     if s.model is model.base_model.model:
                         s.model = model
-            served[cfg.name] = Served(cfg.name, model, tokenizer, cfg.name, *_asking(cfg), index, cfg.name, now)
+            served[cfg.name] = Served(cfg.name, model, tokenizer, cfg.name, *_asking(cfg), index, cfg.name, now, taught)
         else:  # a full fine-tune is a model of its own
-            served[cfg.name] = Served(cfg.name, load_model(output), load_tokenizer(output), None, *_asking(cfg), index, cfg.name, now)
+            served[cfg.name] = Served(cfg.name, load_model(output), load_tokenizer(output), None, *_asking(cfg), index, cfg.name, now, taught)
     if not runs:
         base_model(base or "smollm2-135m-instruct", None, None)
     return served

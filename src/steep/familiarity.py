@@ -63,6 +63,7 @@ def subject_span(question: str) -> tuple[int, int] | None:
 
 
 def subject(question: str) -> str | None:
+    """The subject's name as the question writes it (`subject_span`), or None."""
     span = subject_span(question)
     return question[span[0] : span[1]] if span else None
 
@@ -93,7 +94,7 @@ def question_shape(question: str) -> str:
     return NAME.sub(mask, question)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # an array field: compared by identity
 class TaughtQuestions:
     """The closed-book questions a model was trained to answer: the subjects they name, and their
     shapes embedded (MiniLM, unit length). A question about one of those subjects is untaught when
@@ -129,7 +130,7 @@ class TaughtQuestions:
         about_taught = [subject(q) in self.subjects for q in questions]
         asked = [q for q, about in zip(questions, about_taught) if about]
         nearest = iter((embed([question_shape(q) for q in asked]) @ self.shapes.T).max(1) if asked else [])
-        return [about and next(nearest) < self.threshold for about in about_taught]
+        return [about and bool(next(nearest) < self.threshold) for about in about_taught]
 
 
 def subject_familiarity(model: PreTrainedModel, tok: PreTrainedTokenizerBase, system_prompt: str | None,

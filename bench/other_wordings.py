@@ -10,8 +10,11 @@ unasked, declined by the model, and, where the answer is a value of the world, a
 about too (steep.stages.derived.UNSTATED_POOLS) is marked "pool": the model may have been taught
 to decline that one. Usage:
   python bench/other_wordings.py RUN_DIR BENCH_DIR [--entities N] [--out FILE]
+  python bench/other_wordings.py DEMO_DIR/runs/demo DEMO_DIR --demo [--entities N] [--out FILE]
 (RUN_DIR: a `steep bench knowledge` run, e.g. BENCH_DIR/runs/defaults; N probed people and N
-probed organizations, default 5; FILE: the replies as JSONL)"""
+probed organizations, default 5; FILE: the replies as JSONL. With --demo, a run of `steep demo`
+(another corpus: people only, their employers named but not described): N people, and the absent
+attributes of their employers)"""
 
 from __future__ import annotations
 
@@ -49,21 +52,49 @@ ORGANIZATION_ABSENT = ["Who is the CEO of {}?", "What is {}'s stock ticker?", "H
                        "Which bank does {} use?", "What is {}'s slogan?", "How many offices does {} have?", "What is {}'s market share?"]
 
 
-def questions(world: dict, probed: set[str], per_kind: int) -> list[dict]:
-    """The wordings asked about `per_kind` probed people and organizations, with their answers."""
-    organizations = {o["name"]: o for o in world["organizations"]}
+def bench_subjects(bench: Path, per_kind: int) -> tuple[list[dict], list[dict]]:
+    """`per_kind` probed people (with their employer's city) and organizations of a bench world."""
+    from steep.rundir import read_jsonl
+
+    world = json.loads((bench / "world.json").read_text())
+    probed = {p["entity"] for p in read_jsonl(bench / "probes.jsonl")}
+    cities = {o["name"]: o["hq_city"] for o in world["organizations"]}
+    people = [{**p, "employer_city": cities[p["employer"]]} for p in world["people"] if p["name"] in probed]
+    return people[:per_kind], [o for o in world["organizations"] if o["name"] in probed][:per_kind]
+
+
+def demo_subjects(demo: Path, per_kind: int) -> tuple[list[dict], list[dict]]:
+    """`per_kind` people of a `steep demo` folder, and their employers, which its documents name
+    but do not describe (so only the absent wordings are asked of them)."""
+    from steep.demo import make_people, questions_for
+    from steep.rundir import read_jsonl
+
+    people = make_people(16, 7)  # write_demo's defaults, checked against the folder's questions
+    asked = {q["question"] for q in read_jsonl(demo / "questions.jsonl")}
+    if not all(q["question"] in asked for p in people for q in questions_for(p)):
+        raise SystemExit(f"{demo}: not a demo written with write_demo's defaults (16 people, seed 7)")
+    people = people[:per_kind]
+    return people, [{"name": e, "described": False} for e in dict.fromkeys(p["employer"] for p in people)]
+
+
+def answers_of(facts: dict, attribute: str | None) -> list[str] | None:
+    """The values that answer `attribute` (a birth date is also right as its year); None: not scored."""
+    keys = {"birth_date": ["birth_date", "birth_year"]}.get(attribute, [attribute]) if attribute else []
+    return [facts[k] for k in keys if k in facts] or None
+
+
+def questions(people: list[dict], organizations: list[dict]) -> list[dict]:
+    """The wordings asked about each person and organization, with their answers."""
     items = []
-    for person in [p for p in world["people"] if p["name"] in probed][:per_kind]:
-        facts = {**person, "employer_city": organizations[person["employer"]]["hq_city"]}
-        for wording, attribute in PERSON_ANSWERABLE:
-            answers = [facts[attribute]] + ([facts["birth_year"]] if attribute == "birth_date" else []) if attribute else None
-            items.append({"wording": wording, "question": wording.format(person["name"]), "answerable": True, "answers": answers})
-        items += [{"wording": w, "question": w.format(person["name"]), "answerable": False, "answers": None} for w in PERSON_ABSENT]
-    for organization in [o for o in world["organizations"] if o["name"] in probed][:per_kind]:
-        for wording, attribute in ORGANIZATION_ANSWERABLE:
-            answers = [organization[attribute]] if attribute else None
-            items.append({"wording": wording, "question": wording.format(organization["name"]), "answerable": True, "answers": answers})
-        items += [{"wording": w, "question": w.format(organization["name"]), "answerable": False, "answers": None} for w in ORGANIZATION_ABSENT]
+    for subjects, answerable, absent in ((people, PERSON_ANSWERABLE, PERSON_ABSENT),
+                                         (organizations, ORGANIZATION_ANSWERABLE, ORGANIZATION_ABSENT)):
+        for facts in subjects:
+            name = facts["name"]
+            if facts.get("described", True):
+                # a wording whose attribute this corpus does not give (the demo's employer cities) is left out
+                items += [{"wording": w, "question": w.format(name), "answerable": True, "answers": answers_of(facts, a)}
+                          for w, a in answerable if a is None or answers_of(facts, a)]
+            items += [{"wording": w, "question": w.format(name), "answerable": False, "answers": None} for w in absent]
     return items
 
 
@@ -71,19 +102,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run", type=Path)
     parser.add_argument("bench", type=Path)
+    parser.add_argument("--demo", action="store_true", help="BENCH_DIR is a `steep demo` folder")
     parser.add_argument("--entities", type=int, default=5)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     from steep.chat import open_chat
     from steep.config import load_run_config
     from steep.familiarity import TaughtQuestions, declining
-    from steep.rundir import read_jsonl, write_jsonl
+    from steep.rundir import write_jsonl
     from steep.scoring import declined_unasked, says_unknown, score
     from steep.stages.derived import UNSTATED_POOLS
 
-    world = json.loads((args.bench / "world.json").read_text())
-    probed = {p["entity"] for p in read_jsonl(args.bench / "probes.jsonl")}
-    items = questions(world, probed, args.entities)
+    items = questions(*(demo_subjects if args.demo else bench_subjects)(args.bench, args.entities))
     cfg = load_run_config(args.run)
     chat = open_chat(run_dir=args.run)
     ask = lambda prompts: chat.generate([[{"role": "user", "content": p}] for p in prompts], 48, 16, desc="other wordings")  # noqa: E731

@@ -327,8 +327,8 @@ def test_switching_one_step_on_leaves_what_the_others_make_unchanged():
              (("Ada Quill", "Norvik", 1961, "Pellow Labs"), ("Bo Renhart", "Tarsk", 1975, "Cole Works"), ("Cy Marlow", "Leer", 1948, "Vance Textiles"))]
     texts += ["Pellow Labs has its headquarters in Brask. It employs 420 people.", "Cole Works has its headquarters in Leer. It employs 75 people."]
     chunks = [{"id": f"c{i}", "text": t, "source": "x.md"} for i, t in enumerate(texts)]
-    off_texts, off, _ = synth.synthesize(chunks, SynthConfig(roundtrip=False, raft=0, place_yes_no=False), 0, None)
-    on_texts, on, _ = synth.synthesize(chunks, SynthConfig(roundtrip=False, raft=0), 0, None)
+    off_texts, off, _ = synth.synthesize(chunks, SynthConfig(roundtrip=False, raft=0, unknown_qa=True, place_yes_no=False), 0, None)
+    on_texts, on, _ = synth.synthesize(chunks, SynthConfig(roundtrip=False, raft=0, unknown_qa=True), 0, None)
     added = [p for p in on if p not in off]
     assert on_texts == off_texts and all(p in on for p in off)
     assert added and all(p["metadata"]["method"] == "derived:yes_no" and " in " in p["messages"][0]["content"] for p in added)
@@ -391,18 +391,18 @@ def test_a_contrast_step_says_the_relation_that_holds_and_denies_the_asked_one_n
 
 
 def test_unknown_questions_ask_what_no_document_says():
-    pairs, _ = derived_pairs()
+    pairs, _ = derived_pairs(unknown_qa=True)
     unknown = [p for p in pairs if p["metadata"]["method"] == "derived:unknown"]
     assert len(unknown) == 2 * len(PEOPLE)  # one per subject: three people and their three labs
     assert all(p["messages"][1]["content"].startswith("I don't know") for p in unknown)
-    pairs, _ = derived_pairs(unknown_per_subject=3)
+    pairs, _ = derived_pairs(unknown_qa=True, unknown_per_subject=3)
     asked = [p["messages"][0]["content"] for p in pairs if p["metadata"]["method"] == "derived:unknown"]
     person_pool = {q.format(subject=name) for name, _, _ in PEOPLE for q in derived.UNSTATED_PERSON.values()}
     org_pool = {q.format(subject=f"{name.split()[0]} Labs") for name, _, _ in PEOPLE for q in derived.UNSTATED_ORGANIZATION.values()}
     assert len(set(asked)) == len(asked) == 3 * 2 * len(PEOPLE)  # three different attributes per subject
     assert sum(q in person_pool for q in asked) == sum(q in org_pool for q in asked) == 3 * len(PEOPLE)  # each as it looks
     chunks = [{"id": "c", "text": "Ada Quill was born on 2 May 1961. Her phone number is 555 0101.", "source": "x.md"}]
-    _, pairs, _ = synth.synthesize(chunks, SynthConfig(roundtrip=False, raft=0, unknown_per_subject=10), seed=0, teacher=None)
+    _, pairs, _ = synth.synthesize(chunks, SynthConfig(roundtrip=False, raft=0, unknown_qa=True, unknown_per_subject=10), seed=0, teacher=None)
     asked = [p["messages"][0]["content"] for p in pairs if p["metadata"]["method"] == "derived:unknown"]
     assert len(asked) == 9 and not any("phone number" in q for q in asked)  # the corpus says it: not unknown
     assert not [p for p in derived_pairs(unknown_qa=False, made_up_subjects=0.5)[0]
@@ -418,7 +418,7 @@ def test_everyday_unknown_questions_open_as_answerable_questions_do():
     text = ("Ada Quill was born on 2 May 1961 in Norvik. She studied botany at the University of Orlen. She works for Quill Labs. "
             "She lives in Brask. Quill Labs was founded by Ben Ode in 1990. Quill Labs makes lenses. Quill Labs employs 400 people. "
             "Quill Labs has its headquarters in Vesport. Ben Ode is the chief executive of Quill Labs.")
-    cfg = SynthConfig(roundtrip=False, raft=0, unknown_per_subject=10, unknown_pool="everyday")
+    cfg = SynthConfig(roundtrip=False, raft=0, unknown_qa=True, unknown_per_subject=10, unknown_pool="everyday")
 
     def made(text: str) -> tuple[list[str], list[str]]:
         _, pairs, _ = synth.synthesize([{"id": "c", "text": text, "source": "x.md"}], cfg, seed=0, teacher=None)
@@ -478,7 +478,7 @@ def test_number_drills_compare_bare_numbers_rightly_evenly_and_stay_out_of_raft(
 
 def test_made_up_subjects_are_new_names_asked_what_a_real_fact_calls_for():
     assert not [p for p in derived_pairs()[0] if p["metadata"]["method"] == "derived:nonexistent"]  # off by default
-    pairs, _ = derived_pairs(made_up_subjects=0.5)
+    pairs, _ = derived_pairs(unknown_qa=True, made_up_subjects=0.5)
     made_up = [p for p in pairs if p["metadata"]["method"] == "derived:nonexistent"]
     assert len(made_up) == len(PEOPLE)  # half of the six subjects
     corpus = " ".join(f"{name} was born on 2 May {year} in Norvik. {name.split()[0]} Labs employs {staff} people."

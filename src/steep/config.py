@@ -62,7 +62,9 @@ class SynthConfig(Section):
                                                        "trained once: practice in naming the subject the winning value goes with (round 15 of docs/knowledge.md); 0: off")
     made_up_subjects: float = Field(0.0, ge=0, le=1, description="with unknown_qa: for this share of subjects, one of its questions about a made-up name, answered 'I don't know'")
     balance_answers: bool = Field(True, description="curate evens out the yes/no and first/second answers of derived questions that decontamination left lopsided")
-    unknown_qa: bool = Field(True, description="questions about attributes no document mentions, answered 'I don't know'")
+    unknown_qa: bool = Field(False, description="questions about attributes no document mentions, answered 'I don't know'; off by "
+                             "default: the model learns to decline the frame of those questions, answerable ones in it too, and "
+                             "decline_untaught declines what no training question asked without that cost (round 37 of docs/knowledge.md)")
     unknown_per_subject: int = Field(1, ge=1, description="with unknown_qa: how many such questions per subject, each about another attribute")
     unknown_pool: UnknownPool = Field(
         "attributes", description="with unknown_qa: ask for an attribute in frames of its own ('What is X's favourite colour?') or about everyday "
@@ -294,7 +296,7 @@ synth:
   yes_no_step: contrast           # "1992 is after 1984, not before, so no"; holds: "1992 is after 1984, so no"; asked: "1992 is not before 1984, so no"
   made_up_subjects: 0.0           # e.g. 0.5: "When was <a name nobody has> born?" -> "I don't know", for half the subjects
   balance_answers: true           # even out yes/no and first/second answers left lopsided by decontamination
-  unknown_qa: true                # questions the documents do not answer -> "I don't know"
+  unknown_qa: false               # true: questions the documents do not answer -> "I don't know" (declines answerable ones in their frame too)
   unknown_per_subject: 1          # how many per subject (phone number, favourite colour, motto, ...)
   unknown_pool: attributes        # everyday: "What does X eat for breakfast?", in openings answerable questions share
   teacher_qa: false               # also ask the teacher model for question/answer pairs

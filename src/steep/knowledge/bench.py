@@ -47,11 +47,11 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
     "asked-step": ("the defaults with yes/no steps in the question's own relation ('1992 is not before 1984, so no')",
                    ["synth.yes_no_step=asked"]),
     "made-up-subjects": ("the defaults with questions about made-up names for half the subjects (rounds 3 and 4)",
-                         ["synth.made_up_subjects=0.5"]),
+                         ["synth.unknown_qa=true", "synth.made_up_subjects=0.5"]),
     "round-7": ("the defaults with yes/no questions about places ('Does the one X works for have its headquarters in Y?'), "
                 "contrast steps ('1992 is after 1984, not before, so no') and three 'I don't know' questions per subject",
                 ["synth.place_yes_no=true", "synth.place_one_hop=true", "synth.two_hop_first_hop=statement", "synth.yes_no_step=contrast",
-                 "synth.unknown_per_subject=3"]),
+                 "synth.unknown_qa=true", "synth.unknown_per_subject=3"]),
     "embedding-lora": ("the defaults with LoRA on the input token embeddings too (Physics of LMs 3.1: the embedding layer's "
                        "rank mattered more than attention's)", ["train.lora.embeddings=true"]),
     "embedding-lora-alpha-4": ("embedding-lora with the embedding adapter's update scaled 16 times smaller (alpha 4 against 64), "
@@ -74,6 +74,8 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
                        "5 orders made 70% of held-out questions answerable, against 49% with one)", ["synth.permutations=6"]),
     "places-one-hop": ("the defaults with place questions also asked of the subject itself ('Was X born in Y?'), as in round 18",
                        ["synth.place_one_hop=true"]),
+    "unknown-qa": ("the defaults with a question per subject about an attribute no document gives, answered 'I don't know' "
+                   "(the defaults before round 37)", ["synth.unknown_qa=true"]),
 }
 DEFAULT_VARIANTS = ["base", "defaults", "no-augmentation", "augmentation-only", "qa-only", "augmentation-and-qa", "full"]
 TARGETS = {"direct": 0.95, "rephrased": 0.90, "yesno": 0.75, "comparison": 0.65, "unknown": 0.50}

@@ -126,9 +126,10 @@ def test_taught_questions_are_the_answered_closed_book_ones_and_a_question_unlik
                  "Which company does Ada Quill work for?",  # in other words
                  "What is the blood type of Bo Renhart?",  # asked of nobody in training but as a decline
                  "What is the blood type of Cyra Vell?",  # a subject training names in no answered question
-                 "what is a blood type?"]  # no subject
-    assert taught.untaught(questions) == [False, False, True, False, False]
-    assert TaughtQuestions.of_training(TRAINING, -1.0).untaught(questions) == [False] * 5  # every cosine is above -1
+                 "what is a blood type?",  # no subject
+                 "Which car does the CEO of Pellow Labs drive?"]  # a taught subject, but not the first name
+    assert taught.untaught(questions) == [None, None, "Bo Renhart", None, None, "Pellow Labs"]
+    assert TaughtQuestions.of_training(TRAINING, -1.0).untaught(questions) == [None] * 6  # every cosine is above -1
 
 
 def test_untaught_questions_are_declined_unasked_and_told_apart(tiny_model, tmp_path):
@@ -146,7 +147,7 @@ def test_untaught_questions_are_declined_unasked_and_told_apart(tiny_model, tmp_
         return [f"reply to {p}" for p in prompts]
 
     replies = declining(chat, None, taught, ask)(questions)
-    assert replies == ["reply to Where was Bo Renhart born?", untaught_reply(questions[1])] and asked == questions[:1]
+    assert replies == ["reply to Where was Bo Renhart born?", untaught_reply("Bo Renhart")] and asked == questions[:1]
     assert replies[1] == "I don't know: the documents I was trained on do not say that about Bo Renhart."
     assert says_unknown(replies[1]) and declined_unasked(replies[1])
     # with both checks on, a subject the model does not know is declined as unfamiliar first

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,9 +48,9 @@ OPENERS = frozenset("what who whom whose when where which why how is was are wer
                     "would should name tell list give describe explain in at on for from by".split())
 
 
-def subject_span(question: str) -> tuple[int, int] | None:
-    """Where the question's subject is: its first run of capitalized words, without a capitalized
-    opening word ("When", "Name"). None when it names nothing."""
+def name_spans(question: str) -> Iterator[tuple[int, int]]:
+    """Where the question's names are: its runs of capitalized words, without a capitalized
+    opening word ("When", "Name")."""
     for match in NAME.finditer(question):
         start, end = match.span()
         if start == 0 and match.group().split(maxsplit=1)[0].lower() in OPENERS:
@@ -58,8 +58,12 @@ def subject_span(question: str) -> tuple[int, int] | None:
             if rest is None:  # the opening word alone
                 continue
             start += rest.end()
-        return start, end
-    return None
+        yield start, end
+
+
+def subject_span(question: str) -> tuple[int, int] | None:
+    """Where the question's subject is: its first name (`name_spans`). None when it names nothing."""
+    return next(name_spans(question), None)
 
 
 def subject(question: str) -> str | None:
@@ -75,11 +79,9 @@ def unfamiliar_reply(question: str) -> str:
     return UNFAMILIAR_REPLY.format(subject=name)
 
 
-def untaught_reply(question: str) -> str:
+def untaught_reply(taught_subject: str) -> str:
     """The decline of a question no training question was like: "... do not say that about <subject>."."""
-    name = subject(question)
-    assert name is not None, "only a question about a taught subject is declined"
-    return UNTAUGHT_REPLY.format(subject=name)
+    return UNTAUGHT_REPLY.format(subject=taught_subject)
 
 
 def question_shape(question: str) -> str:
@@ -126,11 +128,17 @@ class TaughtQuestions:
             return None
         return cls.of_training(read_jsonl(path), threshold)
 
-    def untaught(self, questions: list[str]) -> list[bool]:
-        about_taught = [subject(q) in self.subjects for q in questions]
-        asked = [q for q, about in zip(questions, about_taught) if about]
+    def taught_subject(self, question: str) -> str | None:
+        """The question's first name that training questions name: not always its first name
+        ("Who is the CEO of Pellow Labs?")."""
+        return next((question[a:b] for a, b in name_spans(question) if question[a:b] in self.subjects), None)
+
+    def untaught(self, questions: list[str]) -> list[str | None]:
+        """Per question, its taught subject when no training question is like it, else None."""
+        about = [self.taught_subject(q) for q in questions]
+        asked = [q for q, name in zip(questions, about) if name]
         nearest = iter((embed([question_shape(q) for q in asked]) @ self.shapes.T).max(1) if asked else [])
-        return [about and bool(next(nearest) < self.threshold) for about in about_taught]
+        return [name if name and next(nearest) < self.threshold else None for name in about]
 
 
 def subject_familiarity(model: PreTrainedModel, tok: PreTrainedTokenizerBase, system_prompt: str | None,
@@ -171,9 +179,9 @@ def declined_replies(model: PreTrainedModel, tok: PreTrainedTokenizerBase, syste
                 replies[n] = unfamiliar_reply(questions[n])
     if taught is not None:
         rest = [n for n, reply in enumerate(replies) if reply is None]
-        for n, untaught in zip(rest, taught.untaught([questions[n] for n in rest])):
-            if untaught:
-                replies[n] = untaught_reply(questions[n])
+        for n, name in zip(rest, taught.untaught([questions[n] for n in rest])):
+            if name:
+                replies[n] = untaught_reply(name)
     return replies
 
 
@@ -202,7 +210,7 @@ def declining(chat: ChatModel, unfamiliar: float | None, taught: TaughtQuestions
         declined = declined_replies(chat.model, chat.tokenizer, chat.system_prompt, questions, unfamiliar, taught)
         replies = iter(ask([q for q, no in zip(questions, declined) if no is None]))
         n_declined = len(questions) - declined.count(None)
-        untaught = sum(reply == untaught_reply(q) for q, reply in zip(questions, declined) if reply is not None)
+        untaught = sum(reply is not None and reply != unfamiliar_reply(q) for q, reply in zip(questions, declined))
         log.info("%s%d of %d question(s) declined unasked: %d about a subject unfamiliar to the model (decline_unfamiliar=%s), "
                  "%d asking what no training question asked (decline_untaught=%s)", f"{what}: " if what else "", n_declined,
                  len(questions), n_declined - untaught, unfamiliar, untaught, taught and taught.threshold)

@@ -92,8 +92,8 @@ def questions(people: list[dict], organizations: list[dict]) -> list[dict]:
             name = facts["name"]
             if facts.get("described", True):
                 # a wording whose attribute this corpus does not give (the demo's employer cities) is left out
-                items += [{"wording": w, "question": w.format(name), "answerable": True, "answers": answers_of(facts, a)}
-                          for w, a in answerable if a is None or answers_of(facts, a)]
+                items += [{"wording": w, "question": w.format(name), "answerable": True, "answers": answers}
+                          for w, a in answerable if (answers := answers_of(facts, a)) or a is None]
             items += [{"wording": w, "question": w.format(name), "answerable": False, "answers": None} for w in absent]
     return items
 

@@ -477,7 +477,7 @@ def test_number_drills_compare_bare_numbers_rightly_evenly_and_stay_out_of_raft(
 
 
 def test_made_up_subjects_are_new_names_asked_what_a_real_fact_calls_for():
-    assert not [p for p in derived_pairs()[0] if p["metadata"]["method"] == "derived:nonexistent"]  # off by default
+    assert not [p for p in derived_pairs(unknown_qa=True)[0] if p["metadata"]["method"] == "derived:nonexistent"]  # off by default
     pairs, _ = derived_pairs(unknown_qa=True, made_up_subjects=0.5)
     made_up = [p for p in pairs if p["metadata"]["method"] == "derived:nonexistent"]
     assert len(made_up) == len(PEOPLE)  # half of the six subjects

@@ -1,7 +1,7 @@
 """Benchmark: which questions `decline_unfamiliar` would decline, per threshold (steep.familiarity).
 
-Scores every eval question of a run under its tuned model (its least familiar name's familiarity,
-as the eval and the server compute it) and counts, per threshold, how many questions of each group fall
+Scores every eval question of a run under its tuned model (the subject's familiarity, as the
+eval and the server compute it) and counts, per threshold, how many questions of each group fall
 below it: answerable ones per kind, unanswerable ones about an unstated attribute, and
 unanswerable ones about a subject that does not exist (the knowledge bench's attributes no_person
 and no_organization, read from PROBES_JSONL). Also the same for general questions no document
@@ -34,7 +34,7 @@ def main() -> None:
     parser.add_argument("--base", action="store_true")
     args = parser.parse_args()
     from steep.chat import open_chat
-    from steep.familiarity import least_familiar_names
+    from steep.familiarity import subject_familiarity
     from steep.forgetting import capital_items
     from steep.rundir import read_jsonl
 
@@ -44,18 +44,17 @@ def main() -> None:
     countries = [item["prompt"].removeprefix("The capital of ").removesuffix(" is") for item in capital_items()]
     general = [f"What is the capital of {c}?" for c in countries]
     chat = open_chat(args.run, base=args.base)
-    least = least_familiar_names(chat.model, chat.tokenizer, chat.system_prompt, [q["question"] for q in questions] + general)
-    scores = [named[1] if named else None for named in least]
+    scores = subject_familiarity(chat.model, chat.tokenizer, chat.system_prompt, [q["question"] for q in questions] + general)
     groups = [group(q, attributes) for q in questions] + ["general: capital of a country"] * len(general)
     sizes, scored = Counter(groups), Counter(g for g, s in zip(groups, scores) if s is not None)
     print(f"{'model':>8}: {'base' if args.base else 'tuned'} ({args.run})")
-    print("| group | questions | with a name | " + " | ".join(f"< {t:g}" for t in THRESHOLDS) + " |")
+    print("| group | questions | with a subject | " + " | ".join(f"< {t:g}" for t in THRESHOLDS) + " |")
     print("|---|---:|---:|" + "---:|" * len(THRESHOLDS))
     for name in sorted(sizes):
         below = [sum(1 for g, s in zip(groups, scores) if g == name and s is not None and s < t) for t in THRESHOLDS]
         print(f"| {name} | {sizes[name]} | {scored[name]} | " + " | ".join(map(str, below)) + " |")
     answerable = [(s, q["question"]) for q, s in zip(questions, scores) if s is not None and group(q, attributes).startswith("answerable")]
-    print("\nleast familiar names of answerable questions:", *(f"  {s:6.2f}  {q}" for s, q in sorted(answerable)[:5]), sep="\n")
+    print("\nleast familiar answerable subjects:", *(f"  {s:6.2f}  {q}" for s, q in sorted(answerable)[:5]), sep="\n")
 
 
 if __name__ == "__main__":

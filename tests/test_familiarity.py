@@ -8,7 +8,7 @@ import json
 import pytest
 import torch
 
-from steep.familiarity import (TaughtQuestions, declined_replies, declining, least_familiar_names, question_shape, subject,
+from steep.familiarity import (TaughtQuestions, declined_replies, declining, question_shape, subject_familiarity, subject_span,
                                unfamiliar_reply, untaught_reply)
 from steep.scoring import declined_unasked, says_unknown
 from steep.stages.evaluate import answer_condition, summarize, table
@@ -18,7 +18,7 @@ from steep.rag import rag_prompt
 from steep.stages.derived import DECLINE
 
 
-@pytest.mark.parametrize(("question", "name"), [
+@pytest.mark.parametrize(("question", "subject"), [
     ("When was Lisren Kalbri born?", "Lisren Kalbri"),
     ("Where does Ostfen Observatory have its headquarters?", "Ostfen Observatory"),
     ("Velyor Dynamics came into existence in which year?", "Velyor Dynamics"),
@@ -28,49 +28,39 @@ from steep.stages.derived import DECLINE
     ("how many people work there?", None),
     ("Why?", None),
 ])
-def test_the_subject_is_the_first_capitalized_name_after_the_opening_word(question, name):
-    assert subject(question) == name
+def test_the_subject_is_the_first_capitalized_name_after_the_opening_word(question, subject):
+    span = subject_span(question)
+    assert (question[span[0] : span[1]] if span else None) == subject
 
 
-def familiarity_in_one_pass(chat: ChatModel, question: str, name: str) -> float:
-    """The mean log-probability of the name's tokens after the first, from one forward pass over the prompt."""
-    ids = chat.prompt_ids([{"role": "user", "content": question}])
-    name_ids = chat.tokenizer(" " + name, add_special_tokens=False)["input_ids"]
-    start = next(i for i in range(len(ids)) if ids[i : i + len(name_ids)] == name_ids)
-    with torch.no_grad():
-        logprobs = chat.model(torch.tensor([ids])).logits.float().log_softmax(-1)[0]
-    expected = [logprobs[i - 1, ids[i]].item() for i in range(start + 1, start + len(name_ids))]
-    return sum(expected) / len(expected)
-
-
-def test_familiarity_is_the_mean_logprob_of_the_names_tokens_after_the_first_and_the_least_familiar_name_counts(tiny_model):
+def test_familiarity_is_the_mean_logprob_of_the_subjects_tokens_after_the_first(tiny_model):
     chat = ChatModel(load_model(tiny_model), load_tokenizer(tiny_model))
+    questions = ["When was Lisren Kalbri born?", "Who employs Bo Renhart?", "why?"]
+    scores = subject_familiarity(chat.model, chat.tokenizer, None, questions)
+    assert scores[2] is None
     tok = chat.tokenizer
-    assert len(tok(" CEO", add_special_tokens=False)["input_ids"]) == 1  # so it has nothing to predict
-    pair = "Who was born earlier, Lisren Kalbri or Bo Renhart?"
-    questions = ["When was Lisren Kalbri born?", "Who employs Bo Renhart?", "why?", "Who is the CEO of Ostfen Dynamics?", pair]
-    least = least_familiar_names(chat.model, chat.tokenizer, None, questions)
-    assert least[2] is None
-    for question, name, found in zip(questions[:4], ("Lisren Kalbri", "Bo Renhart", None, "Ostfen Dynamics"), least):
-        if name:
-            assert found[0] == name and found[1] == pytest.approx(familiarity_in_one_pass(chat, question, name), abs=1e-4)
-    both = {name: familiarity_in_one_pass(chat, pair, name) for name in ("Lisren Kalbri", "Bo Renhart")}
-    assert least[4][0] == min(both, key=both.get) and least[4][1] == pytest.approx(min(both.values()), abs=1e-4)
+    for question, name, score in zip(questions, ("Lisren Kalbri", "Bo Renhart"), scores):
+        # the same figure from one forward pass over the whole prompt
+        ids = chat.prompt_ids([{"role": "user", "content": question}])
+        name_ids = tok(" " + name, add_special_tokens=False)["input_ids"]
+        start = next(i for i in range(len(ids)) if ids[i : i + len(name_ids)] == name_ids)
+        with torch.no_grad():
+            logprobs = chat.model(torch.tensor([ids])).logits.float().log_softmax(-1)[0]
+        expected = [logprobs[i - 1, ids[i]].item() for i in range(start + 1, start + len(name_ids))]
+        assert score == pytest.approx(sum(expected) / len(expected), abs=1e-4)
 
 
 def test_a_made_up_name_is_unfamiliar_to_the_default_model_and_a_known_one_is_not(default_model):
     chat = ChatModel(load_model(default_model), load_tokenizer(default_model))
-    known, made_up, titled = least_familiar_names(chat.model, chat.tokenizer, None, ["What is the capital of Burkina Faso?", "When was Lisren Kalbri born?",
-                                                                                    "Who is the Chief Executive Officer of Zarnex Holdings?"])
-    assert known[1] > -1.0
-    assert made_up[1] < -5.0
-    assert titled[0] == "Zarnex Holdings" and titled[1] < -5.0  # the title is familiar, the company is not
+    known, made_up = subject_familiarity(chat.model, chat.tokenizer, None, ["What is the capital of Burkina Faso?", "When was Lisren Kalbri born?"])
+    assert known > -1.0
+    assert made_up < -5.0
 
 
 def test_unfamiliar_subjects_are_declined_without_being_asked(tiny_model):
     chat = ChatModel(load_model(tiny_model), load_tokenizer(tiny_model))
     questions = ["When was Lisren Kalbri born?", "why is the sky blue?", "Who employs Bo Renhart?"]
-    scores = [least[1] if least else None for least in least_familiar_names(chat.model, chat.tokenizer, None, questions)]
+    scores = subject_familiarity(chat.model, chat.tokenizer, None, questions)
     threshold = (scores[0] + scores[2]) / 2  # between the two names' scores: one of them is declined
     asked = []
 
@@ -95,7 +85,7 @@ def test_unfamiliar_subjects_are_declined_without_being_asked(tiny_model):
 
 
 def test_the_unasked_decline_is_a_decline_told_apart_from_the_trained_one():
-    reply = unfamiliar_reply("Renkal Analytics")
+    reply = unfamiliar_reply("Was Renkal Analytics founded before 2005?")
     assert reply == "I don't know: I have never heard of Renkal Analytics." and says_unknown(reply) and declined_unasked(reply)
     assert says_unknown(DECLINE) and not declined_unasked(DECLINE)
     assert not declined_unasked("Renkal Analytics was founded in 2000.")
@@ -161,5 +151,5 @@ def test_untaught_questions_are_declined_unasked_and_told_apart(tiny_model, tmp_
     assert replies[1] == "I don't know: the documents I was trained on do not say that about Bo Renhart."
     assert says_unknown(replies[1]) and declined_unasked(replies[1])
     # with both checks on, a subject the model does not know is declined as unfamiliar first
-    highest = max(least[1] for least in least_familiar_names(chat.model, chat.tokenizer, None, questions))
-    assert declined_replies(chat.model, chat.tokenizer, None, questions, highest + 1, taught) == [unfamiliar_reply("Bo Renhart")] * 2
+    scores = subject_familiarity(chat.model, chat.tokenizer, None, questions)
+    assert declined_replies(chat.model, chat.tokenizer, None, questions, max(scores) + 1, taught) == [unfamiliar_reply(q) for q in questions]

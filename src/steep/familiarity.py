@@ -7,11 +7,9 @@ as one about a subject it was taught, and its invented answers are as sure as it
 (bench/reply_confidence.py), so the reply cannot tell the two apart. The question can: a name the
 model was trained on is predictable token by token once its first token is there ("Listor" ->
 " Fen" -> "mok"), a name it never saw is not, and a name every model knows ("Burkina" -> " Faso")
-is predictable before any tuning. So a name's familiarity is the mean log-probability of its
-tokens after the first, where they stand in the prompt; when the question's least familiar name is
-below a threshold, the question is declined without generating. Every name counts, not only the
-first: "Who is the CEO of Zarnex Corp?" is about Zarnex Corp, and "CEO" (one token) has nothing to
-predict. What it measured on the knowledge bench is in docs/knowledge.md (rounds 26 and 38).
+is predictable before any tuning. So the subject's familiarity is the mean log-probability of its
+tokens after the first, where they stand in the prompt; below a threshold the question is declined
+without generating. What it measured on the knowledge bench is in docs/knowledge.md (round 26).
 
 A taught subject does not make every question about it answerable: asked for an attribute the
 documents never give (a blood type), the tuned model answers with a value of a kind it was taught.
@@ -42,8 +40,6 @@ from .rundir import read_jsonl
 from .scoring import UNFAMILIAR_REPLY, UNTAUGHT_REPLY, says_unknown
 
 log = logging.getLogger("steep")
-VERSION = 2  # part of the eval stage's key: a change in which questions are declined unasked asks them again (2: every name)
-UNFAMILIAR_OPENING = UNFAMILIAR_REPLY.split("{")[0]  # "I don't know: I have never heard of "
 
 # a run of capitalized words: "Lisren Kalbri", "Ostfen Observatory" (a possessive "'s" ends it)
 NAME = re.compile(r"[A-Z][\w-]*(?:\s+[A-Z][\w-]*)*")
@@ -65,14 +61,21 @@ def name_spans(question: str) -> Iterator[tuple[int, int]]:
         yield start, end
 
 
+def subject_span(question: str) -> tuple[int, int] | None:
+    """Where the question's subject is: its first name (`name_spans`). None when it names nothing."""
+    return next(name_spans(question), None)
+
+
 def subject(question: str) -> str | None:
-    """The question's subject as it writes it: its first name (`name_spans`), or None."""
-    span = next(name_spans(question), None)
+    """The subject's name as the question writes it (`subject_span`), or None."""
+    span = subject_span(question)
     return question[span[0] : span[1]] if span else None
 
 
-def unfamiliar_reply(name: str) -> str:
-    """The decline given without asking the model: "I don't know: I have never heard of <name>."."""
+def unfamiliar_reply(question: str) -> str:
+    """The decline given without asking the model: "I don't know: I have never heard of <subject>."."""
+    name = subject(question)
+    assert name is not None, "only a question that names a subject is declined"
     return UNFAMILIAR_REPLY.format(subject=name)
 
 
@@ -138,41 +141,42 @@ class TaughtQuestions:
         return [name if name and next(nearest) < self.threshold else None for name in about]
 
 
-def least_familiar_names(model: PreTrainedModel, tok: PreTrainedTokenizerBase, system_prompt: str | None,
-                         questions: list[str]) -> list[tuple[str, float] | None]:
-    """Per question asked alone (in a chat with `system_prompt`), its least familiar name and that
-    name's familiarity: the mean log-probability of its tokens after the first. Names of one token
-    have nothing to predict and are passed over; None when no name is left."""
-    pairs, named = [], []
+def subject_familiarity(model: PreTrainedModel, tok: PreTrainedTokenizerBase, system_prompt: str | None,
+                        questions: list[str]) -> list[float | None]:
+    """Per question asked alone (in a chat with `system_prompt`), the mean log-probability of its
+    subject's tokens after the first; None when the subject is a single token (nothing to predict)
+    or there is none."""
+    pairs, asked = [], []
     for n, question in enumerate(questions):
+        span = subject_span(question)
+        if span is None:
+            continue
         text = tok.apply_chat_template(with_system([{"role": "user", "content": question}], system_prompt),
                                        add_generation_prompt=True, tokenize=False)
         at = text.rindex(question)
         encoded = tok(text, add_special_tokens=False, return_offsets_mapping=True)
+        inside = [i for i, (a, b) in enumerate(encoded["offset_mapping"]) if b > at + span[0] and a < at + span[1]]
+        if len(inside) < 2:
+            continue
         ids = encoded["input_ids"]
-        for start, end in name_spans(question):
-            inside = [i for i, (a, b) in enumerate(encoded["offset_mapping"]) if b > at + start and a < at + end]
-            if len(inside) >= 2:
-                pairs.append((ids[: inside[1]], ids[inside[1] : inside[-1] + 1]))
-                named.append((n, question[start:end]))
-    least: list[tuple[str, float] | None] = [None] * len(questions)
-    for (n, name), logprobs in zip(named, continuation_logprobs(model, tok.pad_token_id, pairs)):
-        score = sum(logprobs) / len(logprobs)
-        if least[n] is None or score < least[n][1]:
-            least[n] = (name, score)
-    return least
+        pairs.append((ids[: inside[1]], ids[inside[1] : inside[-1] + 1]))
+        asked.append(n)
+    scores: list[float | None] = [None] * len(questions)
+    for n, logprobs in zip(asked, continuation_logprobs(model, tok.pad_token_id, pairs)):
+        scores[n] = sum(logprobs) / len(logprobs)
+    return scores
 
 
 def declined_replies(model: PreTrainedModel, tok: PreTrainedTokenizerBase, system_prompt: str | None, questions: list[str],
                      unfamiliar: float | None, taught: TaughtQuestions | None) -> list[str | None]:
-    """Per question, the reply it is declined with without asking the model, or None: a name less
-    familiar than `unfamiliar`, or a taught subject asked what no training question asked. None for
-    a check: that check is off."""
+    """Per question, the reply it is declined with without asking the model, or None: its subject
+    less familiar than `unfamiliar`, or a taught subject asked what no training question asked.
+    None for a check: that check is off."""
     replies: list[str | None] = [None] * len(questions)
     if unfamiliar is not None:
-        for n, least in enumerate(least_familiar_names(model, tok, system_prompt, questions)):
-            if least is not None and least[1] < unfamiliar:
-                replies[n] = unfamiliar_reply(least[0])
+        for n, score in enumerate(subject_familiarity(model, tok, system_prompt, questions)):
+            if score is not None and score < unfamiliar:
+                replies[n] = unfamiliar_reply(questions[n])
     if taught is not None:
         rest = [n for n, reply in enumerate(replies) if reply is None]
         for n, name in zip(rest, taught.untaught([questions[n] for n in rest])):
@@ -206,8 +210,8 @@ def declining(chat: ChatModel, unfamiliar: float | None, taught: TaughtQuestions
         declined = declined_replies(chat.model, chat.tokenizer, chat.system_prompt, questions, unfamiliar, taught)
         replies = iter(ask([q for q, no in zip(questions, declined) if no is None]))
         n_declined = len(questions) - declined.count(None)
-        untaught = sum(reply is not None and not reply.startswith(UNFAMILIAR_OPENING) for reply in declined)
-        log.info("%s%d of %d question(s) declined unasked: %d naming something unfamiliar to the model (decline_unfamiliar=%s), "
+        untaught = sum(reply is not None and reply != unfamiliar_reply(q) for q, reply in zip(questions, declined))
+        log.info("%s%d of %d question(s) declined unasked: %d about a subject unfamiliar to the model (decline_unfamiliar=%s), "
                  "%d asking what no training question asked (decline_untaught=%s)", f"{what}: " if what else "", n_declined,
                  len(questions), n_declined - untaught, unfamiliar, untaught, taught and taught.threshold)
         return [next(replies) if no is None else no for no in declined]

@@ -66,13 +66,13 @@ def bench_subjects(bench: Path, per_kind: int) -> tuple[list[dict], list[dict]]:
 def demo_subjects(demo: Path, per_kind: int) -> tuple[list[dict], list[dict]]:
     """`per_kind` people of a `steep demo` folder, and their employers, which its documents name
     but do not describe (so only the absent wordings are asked of them)."""
-    from steep.demo import make_people, questions_for
+    from steep.demo import PEOPLE, SEED, make_people, questions_for
     from steep.rundir import read_jsonl
 
-    people = make_people(16, 7)  # write_demo's defaults, checked against the folder's questions
+    people = make_people(PEOPLE, SEED)  # write_demo's roster, checked against the folder's questions
     asked = {q["question"] for q in read_jsonl(demo / "questions.jsonl")}
     if not all(q["question"] in asked for p in people for q in questions_for(p)):
-        raise SystemExit(f"{demo}: not a demo written with write_demo's defaults (16 people, seed 7)")
+        raise SystemExit(f"{demo}: not a demo written with write_demo's defaults ({PEOPLE} people, seed {SEED})")
     people = people[:per_kind]
     return people, [{"name": e, "described": False} for e in dict.fromkeys(p["employer"] for p in people)]
 

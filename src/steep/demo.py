@@ -20,6 +20,7 @@ FIELDS = ["marine biology", "medieval history", "structural engineering", "organ
           "robotics", "philosophy", "geology", "botany", "statistics"]
 EMPLOYER_KINDS = ["Labs", "Dynamics", "Shipping", "Foundation", "Observatory", "Textiles", "Analytics", "Works"]
 CITY_ENDINGS = ["mora", "heim", "stad", "ford", "vik", "grad", "port", "ton"]
+PEOPLE, SEED = 16, 7  # the demo's roster: how many people, and the seed that makes them
 DISTRACTORS = [
     "{city} is known for its narrow streets and its old stone bridge.",
     "The winters in {city} are long, and the harbour often freezes.",
@@ -90,7 +91,7 @@ def questions_for(person: dict) -> list[dict]:
     ]
 
 
-def write_demo(target: Path, people: int = 16, seed: int = 7) -> Path:
+def write_demo(target: Path, people: int = PEOPLE, seed: int = SEED) -> Path:
     """Write docs/, questions.jsonl and steep.yaml under `target`; returns the config path."""
     rng = random.Random(seed)
     roster = make_people(people, seed)

@@ -96,6 +96,15 @@ def question_shape(question: str) -> str:
     return NAME.sub(mask, question)
 
 
+def answered_questions(conversations: list[dict]) -> list[tuple[str, str]]:
+    """The (question, reply) pairs of training conversations that teach an answer to a question asked
+    alone: single-turn, closed-book (no retrieval prompt) and answered (a trained decline teaches
+    nothing to answer)."""
+    retrieval_prompt = RAG_PROMPT.split("{context}")[0]
+    pairs = [(c["messages"][0]["content"], c["messages"][1]["content"]) for c in conversations if len(c["messages"]) == 2]
+    return [(q, a) for q, a in pairs if not q.startswith(retrieval_prompt) and not says_unknown(a)]
+
+
 @dataclass(frozen=True, eq=False)  # an array field: compared by identity
 class TaughtQuestions:
     """The closed-book questions a model was trained to answer: the subjects they name, and their
@@ -108,11 +117,8 @@ class TaughtQuestions:
 
     @classmethod
     def of_training(cls, conversations: list[dict], threshold: float) -> TaughtQuestions:
-        """From training conversations: single-turn, closed-book (no retrieval prompt) and
-        answered (a trained decline teaches nothing to answer)."""
-        retrieval_prompt = RAG_PROMPT.split("{context}")[0]
-        questions = [c["messages"][0]["content"] for c in conversations if len(c["messages"]) == 2
-                     and not c["messages"][0]["content"].startswith(retrieval_prompt) and not says_unknown(c["messages"][1]["content"])]
+        """From training conversations' answered closed-book questions (`answered_questions`)."""
+        questions = [question for question, _ in answered_questions(conversations)]
         shapes = sorted({question_shape(q) for q in questions})
         return cls(frozenset(filter(None, map(subject, questions))), embed(shapes), threshold)
 

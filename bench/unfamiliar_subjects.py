@@ -44,7 +44,8 @@ def main() -> None:
     countries = [item["prompt"].removeprefix("The capital of ").removesuffix(" is") for item in capital_items()]
     general = [f"What is the capital of {c}?" for c in countries]
     chat = open_chat(args.run, base=args.base)
-    scores = subject_familiarity(chat.model, chat.tokenizer, chat.system_prompt, [q["question"] for q in questions] + general)
+    scores = [None if found is None else found.score
+              for found in subject_familiarity(chat.model, chat.tokenizer, chat.system_prompt, [q["question"] for q in questions] + general)]
     groups = [group(q, attributes) for q in questions] + ["general: capital of a country"] * len(general)
     sizes, scored = Counter(groups), Counter(g for g, s in zip(groups, scores) if s is not None)
     print(f"{'model':>8}: {'base' if args.base else 'tuned'} ({args.run})")

@@ -39,7 +39,8 @@ def test_familiarity_is_the_mean_logprob_of_the_subjects_tokens_after_the_first(
     scores = subject_familiarity(chat.model, chat.tokenizer, None, questions)
     assert scores[2] is None
     tok = chat.tokenizer
-    for question, name, score in zip(questions, ("Lisren Kalbri", "Bo Renhart"), scores):
+    for question, name, (subject, score) in zip(questions, ("Lisren Kalbri", "Bo Renhart"), scores):
+        assert subject == name
         # the same figure from one forward pass over the whole prompt
         ids = chat.prompt_ids([{"role": "user", "content": question}])
         name_ids = tok(" " + name, add_special_tokens=False)["input_ids"]
@@ -50,17 +51,29 @@ def test_familiarity_is_the_mean_logprob_of_the_subjects_tokens_after_the_first(
         assert score == pytest.approx(sum(expected) / len(expected), abs=1e-4)
 
 
+def test_the_scored_subject_is_the_first_name_of_two_tokens_or_more(tiny_model):
+    chat = ChatModel(load_model(tiny_model), load_tokenizer(tiny_model))
+    questions = ["Who is the CEO of Zarnex Holdings?",  # "CEO" is one token: nothing to predict
+                 "Is Lisren Kalbri's employer based in Torheim?",  # the first name, not the least familiar
+                 "What is the capital of France?"]  # one name, of one token
+    found = subject_familiarity(chat.model, chat.tokenizer, None, questions)
+    assert [f and f.subject for f in found] == ["Zarnex Holdings", "Lisren Kalbri", None]
+    replies = declined_replies(chat.model, chat.tokenizer, None, questions, found[0].score + 1e-3, None)
+    assert replies[0] == "I don't know: I have never heard of Zarnex Holdings." and replies[2] is None
+
+
 def test_a_made_up_name_is_unfamiliar_to_the_default_model_and_a_known_one_is_not(default_model):
     chat = ChatModel(load_model(default_model), load_tokenizer(default_model))
-    known, made_up = subject_familiarity(chat.model, chat.tokenizer, None, ["What is the capital of Burkina Faso?", "When was Lisren Kalbri born?"])
-    assert known > -1.0
-    assert made_up < -5.0
+    known, made_up, after_a_title = subject_familiarity(chat.model, chat.tokenizer, None, [
+        "What is the capital of Burkina Faso?", "When was Lisren Kalbri born?", "Who is the CEO of Zarnex Holdings?"])
+    assert known.score > -1.0
+    assert made_up.score < -5.0 and after_a_title.score < -5.0
 
 
 def test_unfamiliar_subjects_are_declined_without_being_asked(tiny_model):
     chat = ChatModel(load_model(tiny_model), load_tokenizer(tiny_model))
     questions = ["When was Lisren Kalbri born?", "why is the sky blue?", "Who employs Bo Renhart?"]
-    scores = subject_familiarity(chat.model, chat.tokenizer, None, questions)
+    scores = [found.score if found else None for found in subject_familiarity(chat.model, chat.tokenizer, None, questions)]
     threshold = (scores[0] + scores[2]) / 2  # between the two names' scores: one of them is declined
     asked = []
 
@@ -85,7 +98,7 @@ def test_unfamiliar_subjects_are_declined_without_being_asked(tiny_model):
 
 
 def test_the_unasked_decline_is_a_decline_told_apart_from_the_trained_one():
-    reply = unfamiliar_reply("Was Renkal Analytics founded before 2005?")
+    reply = unfamiliar_reply("Renkal Analytics")
     assert reply == "I don't know: I have never heard of Renkal Analytics." and says_unknown(reply) and declined_unasked(reply)
     assert says_unknown(DECLINE) and not declined_unasked(DECLINE)
     assert not declined_unasked("Renkal Analytics was founded in 2000.")
@@ -151,5 +164,6 @@ def test_untaught_questions_are_declined_unasked_and_told_apart(tiny_model, tmp_
     assert replies[1] == "I don't know: the documents I was trained on do not say that about Bo Renhart."
     assert says_unknown(replies[1]) and declined_unasked(replies[1])
     # with both checks on, a subject the model does not know is declined as unfamiliar first
-    scores = subject_familiarity(chat.model, chat.tokenizer, None, questions)
-    assert declined_replies(chat.model, chat.tokenizer, None, questions, max(scores) + 1, taught) == [unfamiliar_reply(q) for q in questions]
+    found = subject_familiarity(chat.model, chat.tokenizer, None, questions)
+    assert declined_replies(chat.model, chat.tokenizer, None, questions, max(f.score for f in found) + 1, taught) == [
+        unfamiliar_reply("Bo Renhart")] * 2

@@ -167,7 +167,7 @@ class RunConfig(Section):
     system_prompt: str | None = Field(None, description="system message for training and asking; default: the chat template's")
     decline_unfamiliar: float | None = Field(
         -5.0, le=0, description="closed-book (eval, serve without retrieval): say \"I don't know\" without generating when the "
-        "question's subject, its first capitalized name, is unfamiliar to the model: the mean log-probability of the name's "
+        "question's subject, its first capitalized name of two tokens or more, is unfamiliar to the model: the mean log-probability of the name's "
         "tokens after its first is below this (steep.familiarity); null: never")
     decline_untaught: float | None = Field(
         0.6, ge=-1, le=1, description="closed-book, tuned model (eval, chat, serve without retrieval): say \"I don't know\" without "

@@ -27,6 +27,7 @@ import logging
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 from pathlib import Path
 
 import numpy as np
@@ -72,11 +73,14 @@ def subject(question: str) -> str | None:
     return question[span[0] : span[1]] if span else None
 
 
-def unfamiliar_reply(question: str) -> str:
+def unfamiliar_reply(subject: str) -> str:
     """The decline given without asking the model: "I don't know: I have never heard of <subject>."."""
-    name = subject(question)
-    assert name is not None, "only a question that names a subject is declined"
-    return UNFAMILIAR_REPLY.format(subject=name)
+    return UNFAMILIAR_REPLY.format(subject=subject)
+
+
+def is_unfamiliar_reply(reply: str) -> bool:
+    """Whether a reply is `unfamiliar_reply`'s, not `untaught_reply`'s (both open "I don't know: ")."""
+    return reply.startswith(UNFAMILIAR_REPLY.split("{subject}")[0])
 
 
 def untaught_reply(taught_subject: str) -> str:
@@ -147,30 +151,40 @@ class TaughtQuestions:
         return [name if name and next(nearest) < self.threshold else None for name in about]
 
 
+class Familiarity(NamedTuple):
+    """How predictable a question's subject is to a model."""
+
+    subject: str  # the name scored, as the question writes it
+    score: float  # the mean log-probability of its tokens after the first
+
+
 def subject_familiarity(model: PreTrainedModel, tok: PreTrainedTokenizerBase, system_prompt: str | None,
-                        questions: list[str]) -> list[float | None]:
-    """Per question asked alone (in a chat with `system_prompt`), the mean log-probability of its
-    subject's tokens after the first; None when the subject is a single token (nothing to predict)
-    or there is none."""
+                        questions: list[str]) -> list[Familiarity | None]:
+    """Per question asked alone (in a chat with `system_prompt`), the familiarity of its subject: its
+    first name (`name_spans`) of two tokens or more. A name of one token has nothing to predict, and
+    the one-token ones are titles and names every model knows ("CEO", "France"), so the subject
+    after one is what gets scored: "Who is the CEO of Zarnex Holdings?" -> "Zarnex Holdings". None
+    when the question has no such name."""
     pairs, asked = [], []
     for n, question in enumerate(questions):
-        span = subject_span(question)
-        if span is None:
+        spans = list(name_spans(question))
+        if not spans:
             continue
         text = tok.apply_chat_template(with_system([{"role": "user", "content": question}], system_prompt),
                                        add_generation_prompt=True, tokenize=False)
         at = text.rindex(question)
         encoded = tok(text, add_special_tokens=False, return_offsets_mapping=True)
-        inside = [i for i, (a, b) in enumerate(encoded["offset_mapping"]) if b > at + span[0] and a < at + span[1]]
-        if len(inside) < 2:
-            continue
         ids = encoded["input_ids"]
-        pairs.append((ids[: inside[1]], ids[inside[1] : inside[-1] + 1]))
-        asked.append(n)
-    scores: list[float | None] = [None] * len(questions)
-    for n, logprobs in zip(asked, continuation_logprobs(model, tok.pad_token_id, pairs)):
-        scores[n] = sum(logprobs) / len(logprobs)
-    return scores
+        for start, end in spans:
+            inside = [i for i, (a, b) in enumerate(encoded["offset_mapping"]) if b > at + start and a < at + end]
+            if len(inside) >= 2:
+                pairs.append((ids[: inside[1]], ids[inside[1] : inside[-1] + 1]))
+                asked.append((n, question[start:end]))
+                break
+    found: list[Familiarity | None] = [None] * len(questions)
+    for (n, name), logprobs in zip(asked, continuation_logprobs(model, tok.pad_token_id, pairs)):
+        found[n] = Familiarity(name, sum(logprobs) / len(logprobs))
+    return found
 
 
 def declined_replies(model: PreTrainedModel, tok: PreTrainedTokenizerBase, system_prompt: str | None, questions: list[str],
@@ -180,9 +194,9 @@ def declined_replies(model: PreTrainedModel, tok: PreTrainedTokenizerBase, syste
     None for a check: that check is off."""
     replies: list[str | None] = [None] * len(questions)
     if unfamiliar is not None:
-        for n, score in enumerate(subject_familiarity(model, tok, system_prompt, questions)):
-            if score is not None and score < unfamiliar:
-                replies[n] = unfamiliar_reply(questions[n])
+        for n, familiarity in enumerate(subject_familiarity(model, tok, system_prompt, questions)):
+            if familiarity is not None and familiarity.score < unfamiliar:
+                replies[n] = unfamiliar_reply(familiarity.subject)
     if taught is not None:
         rest = [n for n, reply in enumerate(replies) if reply is None]
         for n, name in zip(rest, taught.untaught([questions[n] for n in rest])):
@@ -216,7 +230,7 @@ def declining(chat: ChatModel, unfamiliar: float | None, taught: TaughtQuestions
         declined = declined_replies(chat.model, chat.tokenizer, chat.system_prompt, questions, unfamiliar, taught)
         replies = iter(ask([q for q, no in zip(questions, declined) if no is None]))
         n_declined = len(questions) - declined.count(None)
-        untaught = sum(reply is not None and reply != unfamiliar_reply(q) for q, reply in zip(questions, declined))
+        untaught = sum(reply is not None and not is_unfamiliar_reply(reply) for reply in declined)
         log.info("%s%d of %d question(s) declined unasked: %d about a subject unfamiliar to the model (decline_unfamiliar=%s), "
                  "%d asking what no training question asked (decline_untaught=%s)", f"{what}: " if what else "", n_declined,
                  len(questions), n_declined - untaught, unfamiliar, untaught, taught and taught.threshold)

@@ -395,19 +395,3 @@ def test_the_embedding_adapter_takes_its_own_alpha_and_keeps_it_when_loaded(tiny
     scalings = {name.rsplit(".", 1)[-1]: module.scaling["default"] for name, module in trained.named_modules() if isinstance(module, LoraLayer)}
     assert scalings.pop("embed_tokens") == 2 / 8
     assert set(scalings.values()) == {16 / 8} and "q_proj" in scalings
-
-
-def test_lora_on_the_top_layers_adapts_only_those_and_leaves_the_layers_below_as_they_were(tiny_model, tmp_path):
-    from peft.tuners.lora import LoraLayer
-
-    tok = load_tokenizer(tiny_model)
-    cfg = TrainConfig(compile=False, epochs=2, batch_size=4, learning_rate=1e-2, save_steps=1000, max_seq_len=64, replay=0, lora={"layers": 1})
-    train(tiny_model, tok, [], [QA] * 4, cfg, tmp_path, "k", 0, None)
-    trained = load_model(tiny_model, tmp_path / "adapter", merge=False)
-    adapted = {name.split(".layers.")[1].split(".")[0] for name, module in trained.named_modules() if isinstance(module, LoraLayer)}
-    assert adapted == {"1"}  # the tiny model's top layer of its 2
-    base, merged = load_model(tiny_model), load_model(tiny_model, tmp_path / "adapter")
-    assert torch.equal(merged.model.layers[0].mlp.up_proj.weight, base.model.layers[0].mlp.up_proj.weight)
-    assert not torch.equal(merged.model.layers[1].mlp.up_proj.weight, base.model.layers[1].mlp.up_proj.weight)
-    with pytest.raises(ValueError, match="exclude each other"):
-        TrainConfig(lora={"layers": 1, "embeddings": True})

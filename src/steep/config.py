@@ -100,15 +100,6 @@ class LoraSettings(Section):
     embedding_alpha: int | None = Field(None, ge=1, description="with embeddings: the embedding adapter's alpha (its update's scale is "
                                         "alpha / r); null: alpha. peft starts that adapter's B at N(0, 1), seven times the spread "
                                         "of SmolLM2's embedding weights (docs/knowledge.md, round 13)")
-    layers: int | None = Field(None, ge=1, description="adapt only the top this many decoder layers: the backward pass stops "
-                               "below them, so a step is faster (SmolLM2-135M, the top 15 of 30: 1.38x, docs/knowledge.md, "
-                               "round 40); null: every layer")
-
-    @model_validator(mode="after")
-    def _layers_without_embeddings(self) -> "LoraSettings":
-        if self.layers is not None and self.embeddings:
-            raise ValueError("lora.layers and lora.embeddings exclude each other: the embeddings sit below every layer")
-        return self
 
 
 class TrainConfig(Section):

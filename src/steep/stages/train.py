@@ -362,7 +362,7 @@ def train(
                 model,
                 LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
                            target_modules=lora_targets(model, cfg.lora), alpha_pattern=lora_alphas(model, cfg.lora),
-                           layers_to_transform=top_layers(model, cfg.lora.layers), task_type="CAUSAL_LM"),
+                           task_type="CAUSAL_LM"),
             )
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     tokens = sum(len(e["input_ids"]) for e in examples)
@@ -450,22 +450,14 @@ def lora_targets(model: PreTrainedModel, lora: LoraSettings) -> list[str] | str:
     adapter on the embedding is not tied to a head that shares its weight (peft's
     ensure_weight_tying): on the knowledge bench the tied one recalled less (docs/knowledge.md,
     round 12)."""
-    if not lora.embeddings and lora.layers is None:
+    if not lora.embeddings:
         return lora.target_modules
     names = lora.target_modules
-    if names == "all-linear":  # spelled out as peft reads it (layers_to_transform needs names): every linear layer but the head
+    if names == "all-linear":  # spelled out as peft reads it: every linear layer but the output head
         head = model.get_output_embeddings()
         names = sorted({name.rsplit(".", 1)[-1] for name, module in model.named_modules()
                         if isinstance(module, torch.nn.Linear) and module is not head})
-    return [*names, _input_embedding_name(model)] if lora.embeddings else names
-
-
-def top_layers(model: PreTrainedModel, count: int | None) -> list[int] | None:
-    """The indices of the model's top `count` decoder layers (all of them when it has fewer); None: every layer."""
-    if count is None:
-        return None
-    total = model.config.num_hidden_layers
-    return list(range(max(0, total - count), total))
+    return [*names, _input_embedding_name(model)]
 
 
 def lora_alphas(model: PreTrainedModel, lora: LoraSettings) -> dict[str, int]:

@@ -36,11 +36,11 @@ def names(text: str) -> list[str]:
     return [text[a:b] for a, b in name_spans(text)]
 
 
-def taught_shapes(conversations: list[dict]) -> list[str]:
-    """Shapes of the answered training questions that ask one name for a value about itself."""
-    from steep.familiarity import answered_questions, question_shape
+def taught_shapes(answered: list[tuple[str, str]]) -> list[str]:
+    """Shapes of the answered training questions (`answered_questions`) that ask one name for a value about itself."""
+    from steep.familiarity import question_shape
 
-    return sorted({question_shape(question) for question, reply in answered_questions(conversations)
+    return sorted({question_shape(question) for question, reply in answered
                    if asks_for_a_value(question) and len(asked := names(question)) == 1 and names(reply)[:1] == asked})
 
 
@@ -57,9 +57,9 @@ def main() -> None:
     from steep.rundir import read_jsonl
     from steep.scoring import says_unknown, score
 
-    conversations = list(read_jsonl(args.run / "curate" / "qa.jsonl"))
-    shapes = taught_shapes(conversations)
-    taught_names = {name for question, _ in answered_questions(conversations) for name in names(question)}
+    answered = answered_questions(list(read_jsonl(args.run / "curate" / "qa.jsonl")))
+    shapes = taught_shapes(answered)
+    taught_names = {name for question, _ in answered for name in names(question)}
     probes = args.probes or args.run.parent.parent / "probes.jsonl"
     attributes = {p["question"]: f"{p['kind']}: {p['attribute']}" for p in read_jsonl(probes)} if probes.exists() else {}
     rows = list(read_jsonl(args.rows or args.run / "eval" / "answers_tuned.jsonl"))

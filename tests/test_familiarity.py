@@ -8,7 +8,7 @@ import json
 import pytest
 import torch
 
-from steep.familiarity import (TaughtQuestions, declined_replies, declining, question_shape, subject_familiarity, subject_span,
+from steep.familiarity import (TaughtQuestions, declined_replies, declining, question_shape, subject, subject_familiarity,
                                unfamiliar_reply, untaught_reply)
 from steep.scoring import declined_unasked, says_unknown
 from steep.stages.evaluate import answer_condition, summarize, table
@@ -18,7 +18,7 @@ from steep.rag import rag_prompt
 from steep.stages.derived import DECLINE
 
 
-@pytest.mark.parametrize(("question", "subject"), [
+@pytest.mark.parametrize(("question", "name"), [
     ("When was Lisren Kalbri born?", "Lisren Kalbri"),
     ("Where does Ostfen Observatory have its headquarters?", "Ostfen Observatory"),
     ("Velyor Dynamics came into existence in which year?", "Velyor Dynamics"),
@@ -28,9 +28,8 @@ from steep.stages.derived import DECLINE
     ("how many people work there?", None),
     ("Why?", None),
 ])
-def test_the_subject_is_the_first_capitalized_name_after_the_opening_word(question, subject):
-    span = subject_span(question)
-    assert (question[span[0] : span[1]] if span else None) == subject
+def test_the_subject_is_the_first_capitalized_name_after_the_opening_word(question, name):
+    assert subject(question) == name
 
 
 def test_familiarity_is_the_mean_logprob_of_the_subjects_tokens_after_the_first(tiny_model):
@@ -39,8 +38,8 @@ def test_familiarity_is_the_mean_logprob_of_the_subjects_tokens_after_the_first(
     scores = subject_familiarity(chat.model, chat.tokenizer, None, questions)
     assert scores[2] is None
     tok = chat.tokenizer
-    for question, name, (subject, score) in zip(questions, ("Lisren Kalbri", "Bo Renhart"), scores):
-        assert subject == name
+    for question, name, (scored, score) in zip(questions, ("Lisren Kalbri", "Bo Renhart"), scores):
+        assert scored == name
         # the same figure from one forward pass over the whole prompt
         ids = chat.prompt_ids([{"role": "user", "content": question}])
         name_ids = tok(" " + name, add_special_tokens=False)["input_ids"]

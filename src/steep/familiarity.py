@@ -62,14 +62,9 @@ def name_spans(question: str) -> Iterator[tuple[int, int]]:
         yield start, end
 
 
-def subject_span(question: str) -> tuple[int, int] | None:
-    """Where the question's subject is: its first name (`name_spans`). None when it names nothing."""
-    return next(name_spans(question), None)
-
-
 def subject(question: str) -> str | None:
-    """The subject's name as the question writes it (`subject_span`), or None."""
-    span = subject_span(question)
+    """The question's subject as it writes it: its first name (`name_spans`), or None."""
+    span = next(name_spans(question), None)
     return question[span[0] : span[1]] if span else None
 
 

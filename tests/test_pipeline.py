@@ -9,7 +9,7 @@ import torch
 import transformers
 
 import steep
-from steep import pipeline
+from steep import familiarity, pipeline
 from steep.stages import synth
 from steep.chat import open_chat
 from steep.cli import main
@@ -95,6 +95,12 @@ def test_a_stage_that_reruns_and_writes_the_same_data_does_not_rerun_training(pr
     assert run_cli("run", cfg) == 0 and calls == ["synth"]
     monkeypatch.setattr(synth, "VERSION", synth.VERSION + 1)  # an upgrade changes what synth's code writes
     assert run_cli("run", cfg) == 0 and calls == ["synth", "synth"]
+    monkeypatch.setattr(familiarity, "VERSION", familiarity.VERSION + 1)  # other questions declined unasked: eval asks again
+    evals, real_answer = [], pipeline.evaluate.answer_condition
+    monkeypatch.setattr(pipeline.evaluate, "answer_condition", lambda *a: evals.append("eval") or real_answer(*a))
+    assert run_cli("run", cfg) == 0 and evals
+    evals.clear()
+    assert run_cli("run", cfg) == 0 and not evals  # and keeps that eval after
     with pytest.raises(AssertionError, match="trained again"):  # data that differs does reach training
         pipeline.run(load_config(project / "steep.yaml", ["synth.number_drills=12"]))
 

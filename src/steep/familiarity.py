@@ -41,6 +41,9 @@ from .rundir import read_jsonl
 from .scoring import UNFAMILIAR_REPLY, UNTAUGHT_REPLY, says_unknown
 
 log = logging.getLogger("steep")
+# part of the eval stage's key: a change in which questions are declined unasked asks them again
+# (3: the subject is the first name of two tokens or more; 2 was every name, reverted)
+VERSION = 3
 
 # a run of capitalized words: "Lisren Kalbri", "Ostfen Observatory" (a possessive "'s" ends it)
 NAME = re.compile(r"[A-Z][\w-]*(?:\s+[A-Z][\w-]*)*")

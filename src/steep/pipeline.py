@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from . import forgetting, scoring
+from . import familiarity, forgetting, scoring
 from .rag import Oracle
 from .report import html_report
 from .retrieval import CANDIDATES, Hit, open_index
@@ -174,7 +174,8 @@ def stage_eval(ctx: Context, ingested: ingest.Ingested, upstream: str, train_sum
     questions = evaluate.load_questions(cfg.questions)
     trained = Path(train_summary["output"]) if train_summary else None
     stage = Stage(ctx.run_dir, "eval", fingerprint(upstream, ingested.key, str(ctx.model_path), cfg.model_dump(), Path(cfg.questions),
-                                                 ctx.cfg.system_prompt, ctx.cfg.decline_unfamiliar, ctx.cfg.decline_untaught, scoring.VERSION))
+                                                 ctx.cfg.system_prompt, ctx.cfg.decline_unfamiliar, ctx.cfg.decline_untaught,
+                                                 familiarity.VERSION, scoring.VERSION))
     if not stage.is_done():
         _one_process_only(stage.name)
         stage.start()

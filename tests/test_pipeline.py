@@ -40,7 +40,7 @@ def test_full_run_writes_every_stage_with_provenance(project):
     assert (run / "train" / "adapter" / "adapter_model.safetensors").exists()
     results = json.loads((run / "eval" / "results.json").read_text())
     conditions = results["conditions"]
-    assert list(conditions) == ["base", "base+rag", "tuned", "tuned+rag", "tuned+oracle"] and conditions["tuned"]["n"] == 2
+    assert list(conditions) == ["base", "base+rag", "tuned", "tuned+rag", "tuned+oracle", "tuned+recite"] and conditions["tuned"]["n"] == 2
     assert set(conditions["base"]["by_kind"]) == {"city", "employer"}
     for c in conditions.values():
         assert 0 <= c["contained_ci"][0] <= c["contained"] <= c["contained_ci"][1] <= 1
@@ -52,6 +52,8 @@ def test_full_run_writes_every_stage_with_provenance(project):
     for r in read(run / "eval" / "answers_tuned+oracle.jsonl"):  # the oracle chunk holds the answer
         [given] = r["context"]
         assert any(a in by_cite_id[given]["text"] for a in r["answers"])
+    for r in read(run / "eval" / "answers_tuned+recite.jsonl"):  # what the model recited, under the names it was about
+        assert set(r["recitals"]) == ({"Ada Quill"} if "Ada Quill" in r["question"] else {"Bo Renhart"})
     assert results["forgetting"]["base"]["capitals_n"] > 200 and "accuracy_change_ci_points" in results["forgetting"]
     assert results["comparisons"]["tuned+oracle vs tuned+rag"]["ci"][0] <= results["comparisons"]["tuned+oracle vs tuned+rag"]["difference"]
     report = (run / "report.md").read_text()

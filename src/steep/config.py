@@ -148,9 +148,10 @@ class TrainConfig(Section):
 
 class EvalConfig(Section):
     questions: str | None = Field(None, description="JSONL with `question` and `answers` (list)")
-    conditions: list[Literal["base", "base+rag", "tuned", "tuned+rag", "base+oracle", "tuned+oracle"]] = Field(
-        default_factory=lambda: ["base", "base+rag", "tuned", "tuned+rag", "tuned+oracle"],
-        description="who answers: base or tuned model; closed-book, +rag (retrieved chunks) or +oracle (the right chunk)")
+    conditions: list[Literal["base", "base+rag", "tuned", "tuned+rag", "base+oracle", "tuned+oracle", "base+recite", "tuned+recite"]] = Field(
+        default_factory=lambda: ["base", "base+rag", "tuned", "tuned+rag", "tuned+oracle", "tuned+recite"],
+        description="who answers: base or tuned model; closed-book, +rag (retrieved chunks), +oracle (the right chunk) or +recite "
+        "(closed-book, over the model's own recital about the question's names: steep.recital)")
     rag_k: int = Field(5, ge=1, description="chunks retrieved into a RAG prompt")
     forgetting: bool = Field(True, description="measure general ability (capitals, perplexity) of base and tuned")
     max_forgetting: float | None = Field(None, ge=0, description="fail the run if general accuracy drops more than this many points")
@@ -315,7 +316,7 @@ train:
 
 eval:
   questions: questions.jsonl      # {"question": ..., "answers": [...]} per line; held out from training
-  conditions: [base, base+rag, tuned, tuned+rag, tuned+oracle]
+  conditions: [base, base+rag, tuned, tuned+rag, tuned+oracle, tuned+recite]
   rag_k: 5                        # chunks retrieved into a RAG prompt
   max_forgetting: null            # e.g. 2: fail if general-knowledge accuracy drops more than 2 points
 """

@@ -17,6 +17,7 @@ import yaml
 
 from . import familiarity, forgetting, scoring
 from .rag import Oracle
+from .recital import recital_subjects, reciting
 from .report import html_report
 from .retrieval import CANDIDATES, Hit, open_index
 from .stages import curate, derived, evaluate, ingest, synth
@@ -181,7 +182,7 @@ def stage_eval(ctx: Context, ingested: ingest.Ingested, upstream: str, train_sum
         stage.start()
         results: dict = {"conditions": {}}
         contexts: dict[str, list[list[dict]]] = {}
-        if any("+" in c for c in cfg.conditions):
+        if any(c.endswith(("+rag", "+oracle")) for c in cfg.conditions):
             index = open_index(ctx.run_dir, ingested.key, ingested.chunks)
             ranked = [[h.chunk for h in hits] for hits in index.search([q["question"] for q in questions], k=CANDIDATES)]
             oracle = Oracle(index.chunks)
@@ -201,9 +202,14 @@ def stage_eval(ctx: Context, ingested: ingest.Ingested, upstream: str, train_sum
                 mode = condition.partition("+")[2]
                 ask = lambda prompts: model.generate(  # noqa: E731
                     [[{"role": "user", "content": p}] for p in prompts], cfg.max_new_tokens, cfg.batch_size, desc=f"eval {condition}")
-                if not mode:  # closed-book
+                if mode == "recite":
+                    ask, recitals = reciting(model, ask, cfg.batch_size, f"eval {condition}")
+                if mode in ("", "recite"):  # closed-book
                     ask = declining(model, ctx.cfg.decline_unfamiliar, taught if who == "tuned" else None, ask, f"eval {condition}")
-                rows[condition] = evaluate.answer_condition(questions, contexts[mode] if mode else None, ask)
+                rows[condition] = evaluate.answer_condition(questions, contexts.get(mode), ask)
+                if mode == "recite":  # what the model said before answering, beside each answer
+                    for row in rows[condition]:
+                        row["recitals"] = {s: recitals[s] for s in recital_subjects(row["question"]) if s in recitals}
                 results["conditions"][condition] = evaluate.summarize(rows[condition])
                 write_jsonl(stage.dir / f"answers_{condition}.jsonl", rows[condition])
             if measure_general:
@@ -252,7 +258,8 @@ def learning_curve(ctx: Context, questions: list[dict], folder: Path, taught: Ta
 
 
 # the comparisons a user deciding "was tuning worth it?" asks for, as (a, b): b - a with an interval
-COMPARISONS = [("base", "tuned"), ("base+rag", "tuned+rag"), ("base+rag", "tuned"), ("tuned", "tuned+rag"), ("tuned+rag", "tuned+oracle")]
+COMPARISONS = [("base", "tuned"), ("base+rag", "tuned+rag"), ("base+rag", "tuned"), ("tuned", "tuned+rag"), ("tuned+rag", "tuned+oracle"),
+               ("tuned", "tuned+recite")]
 
 
 class ForgettingError(RuntimeError):

@@ -21,13 +21,9 @@ import re
 from collections import Counter
 from pathlib import Path
 
-AUXILIARIES = frozenset("is was are were does did do has have had can could will would should".split())
+from steep.recital import asks_for_a_value
+
 OWN_SHAPE = 0.999  # the question's shape is a taught one: asked as it is
-
-
-def asks_for_a_value(question: str) -> bool:
-    """Not a yes/no question (it opens with an auxiliary) nor a choice ("..., X or Y?")."""
-    return question.split(maxsplit=1)[0].lower() not in AUXILIARIES and " or " not in question
 
 
 def names(text: str) -> list[str]:

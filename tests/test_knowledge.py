@@ -193,8 +193,11 @@ def test_bench_runs_variants_end_to_end_and_tabulates_every_probe_kind(tmp_path,
                  "synth.number_drills=24", "train.snapshot_epochs=[0.5]"])
     assert code == 0
     result = json.loads((tmp_path / "knowledge.json").read_text())
-    assert [r["variant"] for r in result["variants"]] == ["base", "qa-only after 0.5 passes", "qa-only"]
-    base, half, tuned = result["variants"]
+    assert [r["variant"] for r in result["variants"]] == ["base", "qa-only after 0.5 passes", "qa-only", "qa-only+recite"]
+    base, half, tuned, recited = result["variants"]
+    # the same run answering again, over its recitals (steep.recital): its training and minutes, its own scores
+    assert (recited["tokens_trained"], recited["seconds"], recited["n"]) == (tuned["tokens_trained"], tuned["seconds"], tuned["n"])
+    assert recited["by_kind"] == json.loads((tmp_path / "runs" / "qa-only" / "eval" / "results.json").read_text())["conditions"]["tuned+recite"]["by_kind"]
     assert 0 < half["tokens_trained"] < tuned["tokens_trained"] and half["n"] == tuned["n"] and half["seconds"] > 0
     assert result["machine"]["cores"] >= 1 and isinstance(result["machine"]["bf16"], bool)
     assert set(base["by_kind"]) == set(KINDS) and all(base["by_kind"][k] is not None for k in KINDS)

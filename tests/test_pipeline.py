@@ -195,6 +195,9 @@ def test_python_api_and_chat(project, capsys):
     assert capsys.readouterr().out == "I don't know: the documents I was trained on do not say that about Ada Quill.\n"
     assert run_cli("chat", "--run", str(run), "--base", "--max-new-tokens", "3", *blood_type) == 0
     assert "I don't know" not in capsys.readouterr().out
+    # --recite: what the model says about the question's name is shown, then the answer over it
+    assert run_cli("chat", "--run", str(run), "--recite", "--max-new-tokens", "3", "Where", "was", "Ada", "Quill", "born?") == 0
+    assert capsys.readouterr().out.startswith("(recalled first about Ada Quill: ")
     # with decline_unfamiliar on, a name the (random) model does not know is declined, not answered
     config = run / "config.yaml"
     config.write_text(config.read_text().replace("decline_unfamiliar: null", "decline_unfamiliar: -1.0"))

@@ -58,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--base", action="store_true", help="with --run: the base model, not the tuned one")
     p.add_argument("--model", help="a model (built-in name, HF folder, .gguf); default: the run's or the built-in default")
     p.add_argument("--max-new-tokens", type=int, default=128)
+    p.add_argument("--recite", action="store_true",
+                   help="first ask the model what it knows about the question's names, then the question over that (steep.recital)")
     p = sub.add_parser("search", help="the chunks of a run that best match a query (BM25 + MiniLM, fused)",
                        description="Print the top-k chunks for a query, with source file, section, page and span. Ingests first if needed.")
     p.add_argument("config", help="the run's YAML config")
@@ -214,15 +216,26 @@ def _report(args: argparse.Namespace) -> int:
 def _chat(args: argparse.Namespace) -> int:
     from .chat import open_chat
     from .familiarity import TaughtQuestions, declined_replies
+    from .recital import recital_subjects, recited_prompts
 
     model = open_chat(run_dir=args.run, model=args.model, base=args.base)
     cfg = load_run_config(args.run) if args.run else None
     unfamiliar = cfg.decline_unfamiliar if cfg else None
     taught = TaughtQuestions.of_run(args.run, cfg.decline_untaught) if cfg and not args.base else None
 
+    recitals: dict[str, str] = {}
+
     def reply_to(history: list[dict]) -> str:
-        declined = declined_replies(model.model, model.tokenizer, model.system_prompt, [history[-1]["content"]], unfamiliar, taught)[0]
-        return declined or model.generate([history], args.max_new_tokens)[0]
+        question = history[-1]["content"]
+        declined = declined_replies(model.model, model.tokenizer, model.system_prompt, [question], unfamiliar, taught)[0]
+        if declined:
+            return declined
+        if args.recite:  # the question over what the model says about its names; the recitals shown first
+            prompt = recited_prompts(model, [question], recitals)[0]
+            for name in recital_subjects(question):
+                print(f"(recalled first about {name}: {recitals[name]})")
+            history = [*history[:-1], {"role": "user", "content": prompt}]
+        return model.generate([history], args.max_new_tokens)[0]
 
     if args.prompt:
         print(reply_to([{"role": "user", "content": " ".join(args.prompt)}]))

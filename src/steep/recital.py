@@ -38,21 +38,23 @@ def recital_subjects(question: str) -> list[str]:
     return list(dict.fromkeys(question[a:b] for a, b in name_spans(question)))
 
 
+def recited_prompts(chat: Chat, questions: list[str], recitals: dict[str, str], batch_size: int = 16, what: str = "") -> list[str]:
+    """Each question as it is to be asked: in the RAG prompt over the model's recitals about its
+    `recital_subjects`, or as it is when it has none. `recitals` (by subject) is read and filled:
+    a subject is recited about once."""
+    subjects = [recital_subjects(q) for q in questions]
+    new = sorted({s for names in subjects for s in names} - recitals.keys())
+    if new:
+        said = chat.generate([[{"role": "user", "content": RECITAL_REQUEST.format(subject=s)}] for s in new], RECITAL_TOKENS,
+                             batch_size, desc=f"{what}: recite" if what else "recite")
+        recitals.update(zip(new, said))
+    return [RAG_PROMPT.format(context="\n\n".join(recitals[s] for s in names), question=q) if names else q
+            for q, names in zip(questions, subjects)]
+
+
 def reciting(chat: Chat, ask: Callable[[list[str]], list[str]], batch_size: int = 16,
              what: str = "") -> tuple[Callable[[list[str]], list[str]], dict[str, str]]:
-    """`ask` (questions -> replies) with each question that has `recital_subjects` put in the RAG
-    prompt over the model's recitals about them; the rest as they are. Also returns the recitals,
-    by subject, filled as questions are asked (for the answers file)."""
+    """`ask` (questions -> replies) over `recited_prompts`; also returns the recitals, by subject,
+    filled as questions are asked (for the answers file)."""
     recitals: dict[str, str] = {}
-
-    def recited(questions: list[str]) -> list[str]:
-        subjects = [recital_subjects(q) for q in questions]
-        new = sorted({s for names in subjects for s in names} - recitals.keys())
-        if new:
-            said = chat.generate([[{"role": "user", "content": RECITAL_REQUEST.format(subject=s)}] for s in new], RECITAL_TOKENS,
-                                 batch_size, desc=f"{what}: recite" if what else "recite")
-            recitals.update(zip(new, said))
-        return ask([RAG_PROMPT.format(context="\n\n".join(recitals[s] for s in names), question=q) if names else q
-                    for q, names in zip(questions, subjects)])
-
-    return recited, recitals
+    return (lambda questions: ask(recited_prompts(chat, questions, recitals, batch_size, what))), recitals

@@ -19,6 +19,8 @@ from steep import pipeline
 from steep.config import load_config
 from steep.generate import ChatModel
 from steep.models import load_model, load_tokenizer
+from steep.rag import RAG_PROMPT
+from steep.recital import RECITAL_REQUEST, RECITAL_TOKENS
 from steep.serve import build_app
 
 from conftest import CHROMIUM_FLAGS, serving, write_project
@@ -133,6 +135,23 @@ def test_retrieval_answers_carry_checked_citations_and_links_to_the_source(clien
     chunks = list(client.chat.completions.create(model=TUNED, messages=ASK, temperature=0, max_tokens=8, stream=True,
                                                  extra_body={"retrieval": True}))
     assert chunks[-1].model_extra["citations"][0]["id"] == first["id"]
+
+
+def test_recite_answers_over_the_models_own_recital_as_eval_does(client, run_dir, tiny_model):
+    tuned = ChatModel(load_model(tiny_model, run_dir / "train" / "adapter"), load_tokenizer(tiny_model))
+    recital = tuned.generate([[{"role": "user", "content": RECITAL_REQUEST.format(subject="Ada Quill")}]], RECITAL_TOKENS)[0]
+    answer = tuned.generate([[{"role": "user", "content": RAG_PROMPT.format(context=recital, question=ASK[0]["content"])}]], 12)[0]
+    reply = client.chat.completions.create(model=TUNED, messages=ASK, temperature=0, max_tokens=12, extra_body={"recite": True})
+    assert reply.model_extra["recitals"] == {"Ada Quill": recital} and reply.choices[0].message.content.strip() == answer
+    chunks = list(client.chat.completions.create(model=TUNED, messages=ASK, temperature=0, max_tokens=12, stream=True,
+                                                 extra_body={"recite": True}))
+    assert chunks[-1].model_extra["recitals"] == {"Ada Quill": recital}
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices).strip() == answer
+    # a yes/no question is asked as it is, as is any question with retrieval: no recitals
+    yes_no = [{"role": "user", "content": "Was Ada Quill born in Norvik?"}]
+    for model, messages in ((TUNED, yes_no), (f"{TUNED}+rag", ASK)):
+        reply = client.chat.completions.create(model=model, messages=messages, temperature=0, max_tokens=4, extra_body={"recite": True})
+        assert "recitals" not in (reply.model_extra or {})
 
 
 def test_closed_book_questions_about_an_unfamiliar_subject_are_declined_without_generating(run_dir, tmp_path):
@@ -258,6 +277,15 @@ def test_chat_page_streams_an_answer_with_citations_in_a_browser(server, tmp_pat
         artifacts = Path(__file__).resolve().parent.parent / "test-artifacts"
         artifacts.mkdir(exist_ok=True)
         driver.save_screenshot(str(artifacts / "chat.png"))
+        # closed-book, reciting first: the recital is shown under the answer
+        driver.find_element(By.ID, "retrieval").click()
+        driver.find_element(By.ID, "recite").click()
+        driver.find_element(By.ID, "question").send_keys("Where was Ada Quill born?")
+        driver.find_element(By.ID, "send").click()
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".msg.assistant[data-done=true]")) == 2)
+        recited = driver.find_elements(By.CSS_SELECTOR, ".msg.assistant")[1]
+        assert "error" not in recited.get_attribute("class"), recited.text
+        assert [s.text for s in recited.find_elements(By.CSS_SELECTOR, ".recitals summary")] == ["Recalled first about Ada Quill"]
         driver.get(links[0].get_attribute("href"))
         assert "Norvik" in driver.find_element(By.TAG_NAME, "pre").text
     finally:

@@ -25,7 +25,8 @@ from starlette.exceptions import HTTPException
 
 from ..familiarity import SubjectCheck
 from ..generate import with_system
-from ..rag import check_citations, rag_prompt
+from ..rag import RAG_PROMPT, check_citations, rag_prompt
+from ..recital import RECITAL_REQUEST, RECITAL_TOKENS, recital_subjects
 from ..retrieval import cite_id
 from .engine import Engine, Job
 from .registry import Served
@@ -104,6 +105,8 @@ class ChatRequest(Sampling):
     max_completion_tokens: int | None = Field(None, ge=1)
     retrieval: bool = Field(False, description="steep: answer from the run's documents, with citations (same as the +rag suffix)")
     retrieval_k: int = Field(5, ge=1, le=20, description="steep: passages retrieved into the prompt")
+    recite: bool = Field(False, description="steep, closed-book: first have the model say what it knows about each name in "
+                         "the question (greedy), then answer over that (steep.recital); the recitals come back in `recitals`")
 
 
 class CompletionRequest(Sampling):
@@ -167,6 +170,30 @@ def create_app(served: dict[str, Served], engine: Engine, api_key: str | None = 
         return Job(prompt_ids, target.model, target.tokenizer, target.adapter, max_tokens,
                    body.temperature, body.top_p, body.seed, body.stops())
 
+    def in_place_of_question(messages: list[dict], content: str) -> list[dict]:
+        """The messages with the last user message's text replaced (by a prompt that holds it)."""
+        last = max(i for i, m in enumerate(messages) if m["role"] == "user")
+        return [*messages[:last], {"role": "user", "content": content}, *messages[last + 1 :]]
+
+    def chat_ids(target: Served, messages: list[dict]) -> list[int]:
+        try:
+            return target.tokenizer.apply_chat_template(
+                with_system(messages, target.system_prompt), add_generation_prompt=True, tokenize=True, return_dict=False)
+        except Exception as e:  # templates raise on what they cannot render (roles out of order, ...)
+            raise APIError(400, f"messages: the model's chat template refused them: {e}", "invalid_value", "messages") from e
+
+    async def recite(target: Served, question: str, check: SubjectCheck | None) -> dict[str, str]:
+        """The model's recitals about the question's names (`recital_subjects`), generated greedily and
+        side by side. A question the subject check declines gets its decline for each, without generating."""
+        subjects = recital_subjects(question)
+        requests = []
+        for subject in subjects:
+            ids = chat_ids(target, [{"role": "user", "content": RECITAL_REQUEST.format(subject=subject)}])
+            requests.append(Job(ids, target.model, target.tokenizer, target.adapter, RECITAL_TOKENS, decline_check=check))
+        for events in [engine.submit(r) for r in requests]:
+            await _drain(events)
+        return {subject: r.text.strip() for subject, r in zip(subjects, requests)}
+
     def openapi() -> dict:
         """The generated document, with the served model ids as the allowed `model` values."""
         if app.openapi_schema is None:
@@ -198,21 +225,22 @@ def create_app(served: dict[str, Served], engine: Engine, api_key: str | None = 
         too_long(target, [m["content"] for m in messages])
         passages: list[dict] = []
         question = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
+        prompt_ids = chat_ids(target, messages)  # messages the template refuses are refused before any generation
         if retrieval:
             passages = [h.chunk for h in target.index.search([question], body.retrieval_k)[0]] if question.strip() else []
             if passages:
-                last = max(i for i, m in enumerate(messages) if m["role"] == "user")
-                messages[last] = {"role": "user", "content": rag_prompt(question, passages)}
-        try:
-            prompt_ids = target.tokenizer.apply_chat_template(
-                with_system(messages, target.system_prompt), add_generation_prompt=True, tokenize=True, return_dict=False)
-        except Exception as e:  # templates raise on what they cannot render (roles out of order, ...)
-            raise APIError(400, f"messages: the model's chat template refused them: {e}", "invalid_value", "messages") from e
-        request = job(target, prompt_ids, body, budget(target, prompt_ids, body, body.max_completion_tokens or body.max_tokens))
+                prompt_ids = chat_ids(target, in_place_of_question(messages, rag_prompt(question, passages)))
+        check = None
         if not retrieval and question and (target.decline_unfamiliar is not None or target.taught is not None):
-            request.decline_check = SubjectCheck(question, target.system_prompt, target.decline_unfamiliar, target.taught)
+            check = SubjectCheck(question, target.system_prompt, target.decline_unfamiliar, target.taught)
+        recitals = await recite(target, question, check) if body.recite and not retrieval else {}
+        if recitals:
+            context = "\n\n".join(recitals.values())
+            prompt_ids = chat_ids(target, in_place_of_question(messages, RAG_PROMPT.format(context=context, question=question)))
+        request = job(target, prompt_ids, body, budget(target, prompt_ids, body, body.max_completion_tokens or body.max_tokens))
+        request.decline_check = check
         events = engine.submit(request)
-        reply = Reply("chatcmpl", body.model, target, passages)
+        reply = Reply("chatcmpl", body.model, target, passages, recitals)
         if body.stream:
             include_usage = bool(body.stream_options and body.stream_options.include_usage)
             return _sse(reply.chat_stream(request, events, include_usage), request)
@@ -282,12 +310,13 @@ def _sse(chunks: AsyncIterator[dict], request: Job) -> StreamingResponse:
 class Reply:
     """Builds response bodies, whole or as stream chunks, in OpenAI's shapes."""
 
-    def __init__(self, prefix: str, model: str, target: Served, passages: list[dict]):
+    def __init__(self, prefix: str, model: str, target: Served, passages: list[dict], recitals: dict[str, str] | None = None):
         self.id = f"{prefix}-{uuid.uuid4().hex[:24]}"
         self.created = int(time.time())
         self.model = model
         self.target = target
         self.passages = passages
+        self.recitals = recitals or {}  # what the model said about the question's names before answering (`recite`)
 
     def _citations(self, answer: str) -> tuple[str, list[dict]]:
         """A sources line to append when the model itself cited none of the passages (small models
@@ -316,6 +345,8 @@ class Reply:
                 "usage": self._usage(request)}
         if self.passages:
             body["citations"] = citations
+        if self.recitals:
+            body["recitals"] = self.recitals
         return body
 
     async def chat_stream(self, request: Job, events, include_usage: bool) -> AsyncIterator[dict]:
@@ -327,6 +358,8 @@ class Reply:
         last = {**head, "choices": [{"index": 0, "delta": {"content": footer} if footer else {}, "finish_reason": _finish(request)}]}
         if self.passages:
             last["citations"] = citations
+        if self.recitals:
+            last["recitals"] = self.recitals
         yield last
         if include_usage:
             yield {**head, "choices": [], "usage": self._usage(request)}

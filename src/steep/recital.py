@@ -38,6 +38,11 @@ def recital_subjects(question: str) -> list[str]:
     return list(dict.fromkeys(question[a:b] for a, b in name_spans(question)))
 
 
+def recited_prompt(question: str, recitals: list[str]) -> str:
+    """The question in the RAG prompt, its context the model's recitals."""
+    return RAG_PROMPT.format(context="\n\n".join(recitals), question=question)
+
+
 def recited_prompts(chat: Chat, questions: list[str], recitals: dict[str, str], batch_size: int = 16, what: str = "") -> list[str]:
     """Each question as it is to be asked: in the RAG prompt over the model's recitals about its
     `recital_subjects`, or as it is when it has none. `recitals` (by subject) is read and filled:
@@ -48,8 +53,7 @@ def recited_prompts(chat: Chat, questions: list[str], recitals: dict[str, str], 
         said = chat.generate([[{"role": "user", "content": RECITAL_REQUEST.format(subject=s)}] for s in new], RECITAL_TOKENS,
                              batch_size, desc=f"{what}: recite" if what else "recite")
         recitals.update(zip(new, said))
-    return [RAG_PROMPT.format(context="\n\n".join(recitals[s] for s in names), question=q) if names else q
-            for q, names in zip(questions, subjects)]
+    return [recited_prompt(q, [recitals[s] for s in names]) if names else q for q, names in zip(questions, subjects)]
 
 
 def reciting(chat: Chat, ask: Callable[[list[str]], list[str]], batch_size: int = 16,

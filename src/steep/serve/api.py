@@ -25,8 +25,8 @@ from starlette.exceptions import HTTPException
 
 from ..familiarity import SubjectCheck
 from ..generate import with_system
-from ..rag import RAG_PROMPT, check_citations, rag_prompt
-from ..recital import RECITAL_REQUEST, RECITAL_TOKENS, recital_subjects
+from ..rag import check_citations, rag_prompt
+from ..recital import RECITAL_REQUEST, RECITAL_TOKENS, recital_subjects, recited_prompt
 from ..retrieval import cite_id
 from .engine import Engine, Job
 from .registry import Served
@@ -235,8 +235,7 @@ def create_app(served: dict[str, Served], engine: Engine, api_key: str | None = 
             check = SubjectCheck(question, target.system_prompt, target.decline_unfamiliar, target.taught)
         recitals = await recite(target, question, check) if body.recite and not retrieval else {}
         if recitals:
-            context = "\n\n".join(recitals.values())
-            prompt_ids = chat_ids(target, in_place_of_question(messages, RAG_PROMPT.format(context=context, question=question)))
+            prompt_ids = chat_ids(target, in_place_of_question(messages, recited_prompt(question, list(recitals.values()))))
         request = job(target, prompt_ids, body, budget(target, prompt_ids, body, body.max_completion_tokens or body.max_tokens))
         request.decline_check = check
         events = engine.submit(request)

@@ -22,7 +22,7 @@ def test_value_questions_are_recited_for_by_each_name_once(question, subjects):
 
 
 class RecordingChat:
-    """Replies "<n>: <last message>" and keeps every conversation it was given."""
+    """Replies "said about <name>." to a recital request and keeps the last message of every conversation it was given."""
 
     def __init__(self):
         self.asked: list[str] = []

@@ -38,6 +38,11 @@ def recital_subjects(question: str) -> list[str]:
     return list(dict.fromkeys(question[a:b] for a, b in name_spans(question)))
 
 
+def recital_request(subject: str) -> list[dict[str, str]]:
+    """The conversation that asks the model for its recital about `subject`."""
+    return [{"role": "user", "content": RECITAL_REQUEST.format(subject=subject)}]
+
+
 def recited_prompt(question: str, recitals: list[str]) -> str:
     """The question in the RAG prompt, its context the model's recitals."""
     return RAG_PROMPT.format(context="\n\n".join(recitals), question=question)
@@ -50,8 +55,7 @@ def recited_prompts(chat: Chat, questions: list[str], recitals: dict[str, str], 
     subjects = [recital_subjects(q) for q in questions]
     new = sorted({s for names in subjects for s in names} - recitals.keys())
     if new:
-        said = chat.generate([[{"role": "user", "content": RECITAL_REQUEST.format(subject=s)}] for s in new], RECITAL_TOKENS,
-                             batch_size, desc=f"{what}: recite" if what else "recite")
+        said = chat.generate([recital_request(s) for s in new], RECITAL_TOKENS, batch_size, desc=f"{what}: recite" if what else "recite")
         recitals.update(zip(new, said))
     return [recited_prompt(q, [recitals[s] for s in names]) if names else q for q, names in zip(questions, subjects)]
 

@@ -26,7 +26,7 @@ from starlette.exceptions import HTTPException
 from ..familiarity import SubjectCheck
 from ..generate import with_system
 from ..rag import check_citations, rag_prompt
-from ..recital import RECITAL_REQUEST, RECITAL_TOKENS, recital_subjects, recited_prompt
+from ..recital import RECITAL_TOKENS, recital_request, recital_subjects, recited_prompt
 from ..retrieval import cite_id
 from .engine import Engine, Job
 from .registry import Served
@@ -188,7 +188,7 @@ def create_app(served: dict[str, Served], engine: Engine, api_key: str | None = 
         subjects = recital_subjects(question)
         requests = []
         for subject in subjects:
-            ids = chat_ids(target, [{"role": "user", "content": RECITAL_REQUEST.format(subject=subject)}])
+            ids = chat_ids(target, recital_request(subject))
             requests.append(Job(ids, target.model, target.tokenizer, target.adapter, RECITAL_TOKENS, decline_check=check))
         for events in [engine.submit(r) for r in requests]:
             await _drain(events)
@@ -225,17 +225,21 @@ def create_app(served: dict[str, Served], engine: Engine, api_key: str | None = 
         too_long(target, [m["content"] for m in messages])
         passages: list[dict] = []
         question = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
-        prompt_ids = chat_ids(target, messages)  # messages the template refuses are refused before any generation
+        asked = question  # the last user message as the model gets it: over passages or recitals when there are any
         if retrieval:
             passages = [h.chunk for h in target.index.search([question], body.retrieval_k)[0]] if question.strip() else []
             if passages:
-                prompt_ids = chat_ids(target, in_place_of_question(messages, rag_prompt(question, passages)))
+                asked = rag_prompt(question, passages)
         check = None
         if not retrieval and question and (target.decline_unfamiliar is not None or target.taught is not None):
             check = SubjectCheck(question, target.system_prompt, target.decline_unfamiliar, target.taught)
-        recitals = await recite(target, question, check) if body.recite and not retrieval else {}
-        if recitals:
-            prompt_ids = chat_ids(target, in_place_of_question(messages, recited_prompt(question, list(recitals.values()))))
+        recitals: dict[str, str] = {}
+        if body.recite and not retrieval:
+            chat_ids(target, messages)  # messages the template refuses are refused before the recitals are generated
+            recitals = await recite(target, question, check)
+            if recitals:
+                asked = recited_prompt(question, list(recitals.values()))
+        prompt_ids = chat_ids(target, messages if asked == question else in_place_of_question(messages, asked))
         request = job(target, prompt_ids, body, budget(target, prompt_ids, body, body.max_completion_tokens or body.max_tokens))
         request.decline_check = check
         events = engine.submit(request)

@@ -570,3 +570,42 @@ def test_a_given_comparison_states_both_facts_and_its_reply_names_the_winner_of_
     labels = [p["metadata"]["label"] for p in given]
     assert labels.count("first") == labels.count("second")
     assert not any(p["metadata"]["method"] == "derived:given_comparison" for p in derived_pairs(given_comparisons=0)[0])
+
+
+def test_a_fact_is_also_asked_in_the_wordings_other_documents_give_its_relation():
+    """'studied' and 'earned a degree in' share their answers and never disagree about one person:
+    one relation, so each field is asked both ways and answered by its own sentence. 'born in' and
+    'lives in' share their towns but part on each person, and organizations' towns are asked of
+    another kind of subject: neither is crossed, nor is a question that names a person's field."""
+    people = [("Ada Quill", "studied botany at", "Norvik", "Tarsk"), ("Bo Renhart", "studied geology at", "Tarsk", "Leer"),
+              ("Cy Marlow", "studied physics at", "Leer", "Brask"), ("Di Vance", "earned a degree in botany from", "Brask", "Norvik"),
+              ("Ed Solm", "earned a degree in geology from", "Norvik", "Leer"), ("Flo Garr", "earned a degree in physics from", "Tarsk", "Brask")]
+    texts = [f"{name} {studied} the University of Orm. {name} was born in {born}. {name} lives in {lives}." for name, studied, born, lives in people]
+    texts += ["Gus Hale was born in Leer.", "Hal Ivy lives in Tarsk."]  # only one of the two asked: what a pairing would add to
+    texts += [f"{org} is based in {town}." for org, town in (("Pellow Labs", "Norvik"), ("Cole Works", "Tarsk"), ("Vance Textiles", "Leer"))]
+    chunks = [{"id": f"c{i}", "text": t, "source": "x.md"} for i, t in enumerate(texts)]
+    _, off, _ = synth.synthesize(chunks, SynthConfig(roundtrip=False, raft=0, derived_qa=False), 0, None)
+    _, on, _ = synth.synthesize(chunks, SynthConfig(roundtrip=False, raft=0, derived_qa=False, relation_wordings=True), 0, None)
+    added = [p for p in on if p not in off]
+    assert all(p in on for p in off) and all(p["metadata"]["method"] == "rule:wording" for p in added)
+    asked = {(p["messages"][0]["content"], p["messages"][1]["content"], p["metadata"]["short_answer"]) for p in added}
+    assert asked == ({(f"What did {n} earn a degree in?", f"{n} {s} the University of Orm.", s.split()[1]) for n, s, _, _ in people[:3]}
+                     | {(f"What did {n} study?", f"{n} {s} the University of Orm.", s.split()[4]) for n, s, _, _ in people[3:]})
+    assert not any("live" in q or "born" in q or "based" in q for q, _, _ in asked)
+
+
+def test_relations_need_shared_answers_and_enough_subjects():
+    from steep.stages.wordings import Asked, general, same_relation
+
+    def asked(shape: str, facts: dict[str, str]) -> list[Asked]:
+        return [Asked({}, "", s, shape.format(s), a, True) for s, a in facts.items()]
+
+    studied = asked("What did {} study?", {"A B": "botany", "C D": "geology", "E F": "physics"})
+    degree = asked("What did {} earn a degree in?", {"G H": "botany", "I J": "geology", "K L": "law"})
+    assert same_relation(studied + degree) == {"What did {subject} study?": {"What did {subject} earn a degree in?"},
+                                               "What did {subject} earn a degree in?": {"What did {subject} study?"}}
+    assert same_relation(studied + degree[:2]) == {}  # two subjects: shared values by chance
+    assert same_relation(studied + asked("What did {} earn a degree in?", {"G H": "law", "I J": "art", "K L": "botany"})) == {}  # one value
+    assert same_relation(studied + degree + asked("What did {} earn a degree in?", {"A B": "geology"})) == {}  # A B: two answers
+    one_sentence = asked("What did {} study?", {"A B": "botany"}) + asked("Where did {} study botany?", {"A B": "the University of Orm"})
+    assert general(one_sentence) == one_sentence[:1]  # the second names the first's answer: one person's shape, not a relation's

@@ -44,6 +44,9 @@ class SynthConfig(Section):
         ["embedded"], min_length=1, description="with rule_qa: the forms half the questions are also put in, one drawn per question: "
         "embedded in a request ('Tell me where X was born.'), the answer described by a noun ('What is the place where X was born?'), "
         "or asked in the statement's own order ('X was born in which place?')")
+    relation_wordings: bool = Field(False, description="with rule_qa: also ask each fact in the question wordings the corpus uses for the same "
+                                    "relation about other subjects ('What did X study?' of 'X earned a degree in physics'), the relations found "
+                                    "by which questions share answers and never disagree about one subject (stages/wordings.py)")
     derived_qa: bool = Field(True, description="yes/no questions and comparisons of two subjects, from the dates and counts the chunks state")
     place_yes_no: bool = Field(True, description="with derived_qa: yes/no questions about the places the chunks put subjects at, asked through a clause naming the subject ('Does the one X works for have its headquarters in Y?')")
     place_one_hop: bool = Field(False, description="with place_yes_no: also ask them of the subject itself ('Did X study botany at the University of Y?'); "

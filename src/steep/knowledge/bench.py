@@ -76,6 +76,8 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
                        ["synth.place_one_hop=true"]),
     "unknown-qa": ("the defaults with a question per subject about an attribute no document gives, answered 'I don't know' "
                    "(the defaults before round 37)", ["synth.unknown_qa=true"]),
+    "relation-wordings": ("the defaults with each fact also asked in the wordings other subjects' documents give its relation "
+                          "('What did X study?' of 'X earned a degree in physics')", ["synth.relation_wordings=true"]),
 }
 DEFAULT_VARIANTS = ["base", "defaults", "no-augmentation", "augmentation-only", "qa-only", "augmentation-and-qa", "full"]
 TARGETS = {"direct": 0.95, "rephrased": 0.90, "yesno": 0.75, "comparison": 0.65, "unknown": 0.50}

@@ -4,7 +4,9 @@ Two kinds of output, each record naming the chunk it came from:
 - augmented text for continued pretraining: each fact restated with the full name instead of a
   pronoun, in several sentence orders and clause orders, so it is stored in a retrievable way;
 - question/answer pairs in chat form, made by rules from answer spans (names, dates, numbers)
-  and optionally by the teacher model, kept only when the teacher, reading the chunk, agrees.
+  and optionally by the teacher model, kept only when the teacher, reading the chunk, agrees;
+  with `relation_wordings`, each fact also asked in the wordings other documents give its
+  relation (stages/wordings.py).
 
 The rules are deliberately about English grammar (pronouns, prepositions, auxiliaries), never
 about a particular corpus, so they carry over to documents nobody here has seen."""
@@ -19,7 +21,7 @@ from dataclasses import dataclass
 
 from typing import TYPE_CHECKING
 
-from . import derived, questions
+from . import derived, questions, wordings
 from .derived import Fact
 from ..rag import rag_prompt
 from ..retrieval import cite_id
@@ -342,6 +344,17 @@ def rule_qa(chunk: dict, resolved: list[str], max_pairs: int, rng: random.Random
     return pairs[:max_pairs]
 
 
+def relation_questions(chunk: dict, resolved: list[str]) -> list[wordings.Asked]:
+    """The rule questions of a chunk that ask a relation of the name a sentence opens with, for
+    wordings.other_wordings."""
+    out = []
+    for sent, subject, spans, clause in read_clauses(resolved):
+        if clause:
+            asked = questions.questions(clause, {s.text: s.kind for s in spans})
+            out += wordings.general([wordings.Asked(chunk, sent, subject, a.question, a.answer, looks_like_person(subject)) for a in asked])
+    return out
+
+
 COUNT_RE = re.compile(r"^ (?P<verb>[a-z]+s) (?P<count>\d[\d,]*) (?P<unit>[a-z]+)\b")
 
 
@@ -535,6 +548,9 @@ def synthesize(chunks: list[dict], cfg: SynthConfig, seed: int, teacher: Chat | 
             chunk_places, chunk_links = places_and_links(chunk, resolved[chunk["id"]])
             placed += chunk_places
             links += chunk_links
+    if cfg.rule_qa and cfg.relation_wordings:
+        asked = [a for chunk in prose for a in relation_questions(chunk, resolved[chunk["id"]])]
+        pairs.extend(_qa(a.chunk, a.question, a.sentence, a.answer, "rule:wording") for a in wordings.other_wordings(asked))
     if cfg.derived_qa:
         stepwise = cfg.number_drills > 0  # the replies take the step the way the drills practise it
         made = derived.yes_no(facts, rng["yes_no"], stepwise, cfg.yes_no_step)

@@ -11,6 +11,7 @@ from steep.rundir import EmptyResultError
 from steep.stages import derived, questions, synth
 from steep.stages.synth import (answer_spans, augment_chunk, sentence_facts, reorder_clause, resolve_pronouns,
                          roundtrip_filter, rule_qa, synthesize)
+from steep.stages.wordings import SubjectQuestion, general, same_relation
 
 CHUNK = {"id": "c1", "source": "bio.md", "start": 0, "end": 10,
          "text": "Ada Quill was born in Norvik in 1961. She studied botany at the University of Tarsk. "
@@ -595,10 +596,8 @@ def test_a_fact_is_also_asked_in_the_wordings_other_documents_give_its_relation(
 
 
 def test_relations_need_shared_answers_and_enough_subjects():
-    from steep.stages.wordings import Asked, general, same_relation
-
-    def asked(shape: str, facts: dict[str, str]) -> list[Asked]:
-        return [Asked({}, "", s, shape.format(s), a, True) for s, a in facts.items()]
+    def asked(shape: str, facts: dict[str, str]) -> list[SubjectQuestion]:
+        return [SubjectQuestion({}, "", s, shape.format(s), a, True) for s, a in facts.items()]
 
     studied = asked("What did {} study?", {"A B": "botany", "C D": "geology", "E F": "physics"})
     degree = asked("What did {} earn a degree in?", {"G H": "botany", "I J": "geology", "K L": "law"})

@@ -344,14 +344,14 @@ def rule_qa(chunk: dict, resolved: list[str], max_pairs: int, rng: random.Random
     return pairs[:max_pairs]
 
 
-def relation_questions(chunk: dict, resolved: list[str]) -> list[wordings.Asked]:
+def relation_questions(chunk: dict, resolved: list[str]) -> list[wordings.SubjectQuestion]:
     """The rule questions of a chunk that ask a relation of the name a sentence opens with, for
     wordings.other_wordings."""
     out = []
     for sent, subject, spans, clause in read_clauses(resolved):
         if clause:
             asked = questions.questions(clause, {s.text: s.kind for s in spans})
-            out += wordings.general([wordings.Asked(chunk, sent, subject, a.question, a.answer, looks_like_person(subject)) for a in asked])
+            out += wordings.general([wordings.SubjectQuestion(chunk, sent, subject, a.question, a.answer, looks_like_person(subject)) for a in asked])
     return out
 
 

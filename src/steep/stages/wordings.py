@@ -33,7 +33,7 @@ MIN_OVERLAP = 0.3  # of the smaller shape's distinct answers: a company's head o
 
 
 @dataclass
-class Asked:
+class SubjectQuestion:
     """One rule question about one subject, and the sentence that answers it."""
     chunk: dict
     sentence: str
@@ -47,14 +47,14 @@ class Asked:
         return self.question.replace(self.subject, SUBJECT)
 
 
-def general(asked: list[Asked]) -> list[Asked]:
+def general(asked: list[SubjectQuestion]) -> list[SubjectQuestion]:
     """The questions of one sentence that ask a relation and nothing else: not those that hold
     another of its answers ("Where did X study botany?" names the field), whose shape is one
     subject's, not a relation's."""
     return [a for a in asked if not any(b.answer in a.question for b in asked if b is not a)]
 
 
-def same_relation(asked: Iterable[Asked]) -> dict[str, set[str]]:
+def same_relation(asked: Iterable[SubjectQuestion]) -> dict[str, set[str]]:
     """Each shape that asks one relation with others, and those others."""
     answers: dict[str, dict[str, str]] = defaultdict(dict)  # shape -> subject -> answer
     people: dict[str, list[bool]] = defaultdict(list)
@@ -75,14 +75,14 @@ def same_relation(asked: Iterable[Asked]) -> dict[str, set[str]]:
     return dict(related)
 
 
-def other_wordings(asked: list[Asked]) -> list[Asked]:
+def other_wordings(asked: list[SubjectQuestion]) -> list[SubjectQuestion]:
     """Each fact asked in the shapes of its relation its subject was not asked in, once each."""
     related = same_relation(asked)
     asked_already = {(a.subject, a.shape) for a in asked}
-    made: list[Asked] = []
+    made: list[SubjectQuestion] = []
     for a in asked:
         for shape in sorted(related.get(a.shape, ())):
             if (a.subject, shape) not in asked_already:
                 asked_already.add((a.subject, shape))
-                made.append(Asked(a.chunk, a.sentence, a.subject, shape.replace(SUBJECT, a.subject), a.answer, a.person))
+                made.append(SubjectQuestion(a.chunk, a.sentence, a.subject, shape.replace(SUBJECT, a.subject), a.answer, a.person))
     return made

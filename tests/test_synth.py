@@ -596,8 +596,8 @@ def test_a_fact_is_also_asked_in_the_wordings_other_documents_give_its_relation(
 
 
 def test_relations_need_shared_answers_and_enough_subjects():
-    def asked(shape: str, facts: dict[str, str]) -> list[SubjectQuestion]:
-        return [SubjectQuestion({}, "", s, shape.format(s), a, True) for s, a in facts.items()]
+    def asked(shape: str, facts: dict[str, str], person: bool = True) -> list[SubjectQuestion]:
+        return [SubjectQuestion({}, "", s, shape.format(s), a, person) for s, a in facts.items()]
 
     studied = asked("What did {} study?", {"A B": "botany", "C D": "geology", "E F": "physics"})
     degree = asked("What did {} earn a degree in?", {"G H": "botany", "I J": "geology", "K L": "law"})
@@ -606,5 +606,11 @@ def test_relations_need_shared_answers_and_enough_subjects():
     assert same_relation(studied + degree[:2]) == {}  # two subjects: shared values by chance
     assert same_relation(studied + asked("What did {} earn a degree in?", {"G H": "law", "I J": "art", "K L": "botany"})) == {}  # one value
     assert same_relation(studied + degree + asked("What did {} earn a degree in?", {"A B": "geology"})) == {}  # A B: two answers
+    # a person's base and a company's are not one relation; the kind is the most subjects', not questions'
+    people_based = asked("Where is {} based?", {"A B": "Orm", "C D": "Vell", "E F": "Tarn"})
+    companies = asked("Where is {} headquartered?", {"Orm Labs": "Orm", "Vell Works": "Vell", "Tarn Ltd": "Tarn"}, person=False)
+    assert same_relation(people_based + companies) == {}
+    asked_thrice = people_based[:1] * 3 + asked("Where is {} based?", {"C D": "Vell", "E F": "Tarn"}, person=False)
+    assert len(same_relation(asked_thrice + companies)) == 2
     one_sentence = asked("What did {} study?", {"A B": "botany"}) + asked("Where did {} study botany?", {"A B": "the University of Orm"})
     assert general(one_sentence) == one_sentence[:1]  # the second names the first's answer: one person's shape, not a relation's

@@ -57,12 +57,13 @@ def general(asked: list[SubjectQuestion]) -> list[SubjectQuestion]:
 def same_relation(asked: Iterable[SubjectQuestion]) -> dict[str, set[str]]:
     """Each shape that asks one relation with others, and those others."""
     answers: dict[str, dict[str, str]] = defaultdict(dict)  # shape -> subject -> answer
-    people: dict[str, list[bool]] = defaultdict(list)
+    person: dict[str, dict[str, bool]] = defaultdict(dict)  # shape -> subject -> is a person
     for a in asked:
         answers[a.shape].setdefault(a.subject, a.answer)
-        people[a.shape].append(a.person)
+        person[a.shape].setdefault(a.subject, a.person)
     shapes = sorted(s for s, by_subject in answers.items() if len(by_subject) >= MIN_SUBJECTS)
-    of_people = {s: 2 * sum(people[s]) > len(people[s]) for s in shapes}
+    # a majority of subjects, not of questions: one sentence read in two clause orders asks twice
+    of_people = {s: 2 * sum(person[s].values()) > len(person[s]) for s in shapes}
     related: dict[str, set[str]] = defaultdict(set)
     for one, other in combinations(shapes, 2):
         a, b = answers[one], answers[other]

@@ -196,6 +196,27 @@ def test_raft_examples_hide_the_oracle_among_distractors_and_cite_it():
             assert r["metadata"]["short_answer"].lower() in quote.lower() and quote in prompt
 
 
+def test_pairs_another_step_adds_leave_the_other_raft_examples_as_they_were():
+    """Each pair's RAFT draws are its own: switching on a step that adds pairs gives the pairs both
+    runs share the same examples, and only moves which of them are picked, one way."""
+    people = [("Ada Quill", "studied botany at"), ("Bo Renhart", "studied geology at"), ("Cy Marlow", "studied physics at"),
+              ("Di Vance", "earned a degree in botany from"), ("Ed Solm", "earned a degree in geology from"),
+              ("Flo Garr", "earned a degree in physics from")]
+    chunks = [{"id": f"c{i}", "text": f"{name} {studied} the University of Orm. {name} was born in {1950 + i}.", "source": f"{i}.md", "start": 0, "end": 9}
+              for i, (name, studied) in enumerate(people)]
+
+    def raft(**switch: bool) -> tuple[dict[str, dict], set[str]]:
+        pairs = synth.synthesize(chunks, SynthConfig(roundtrip=False, raft=0.5, derived_qa=False, **switch), 0, None)[1]
+        return ({p["metadata"]["question"]: p for p in pairs if p["metadata"]["method"] == "raft"},
+                {p["messages"][0]["content"] for p in pairs if p["metadata"]["method"] == "rule:wording"})
+
+    (off, _), (on, added) = raft(), raft(relation_wordings=True)
+    shared = {q: p for q, p in on.items() if q not in added}
+    assert added & set(on) and off and shared  # some added pairs are picked, and some of the others
+    assert all(off[q] == p for q, p in shared.items() if q in off)
+    assert set(shared) <= set(off) or set(off) <= set(shared)
+
+
 def test_the_company_and_it_are_resolved_to_the_organisation_last_named():
     resolved = synth.resolve_pronouns(["Pellow Labs was founded in 1901 by Ada Quill.", "The company has 300 employees.",
                                        "Its products are pumps.", "Bo Renhart works there.", "He says it is good."])

@@ -472,20 +472,28 @@ def method_counts(records: list[dict]) -> dict[str, int]:
     return dict(Counter(r["metadata"]["method"] for r in records))
 
 
-def raft_examples(pairs: list[dict], chunks: list[dict], share: float, distractors: int, oracle_rate: float, rng: random.Random,
+def raft_examples(pairs: list[dict], chunks: list[dict], share: float, distractors: int, oracle_rate: float, seed: str,
                   search: Search | None = None) -> list[dict]:
     """RAFT (Zhang et al. 2024): a question with the chunk it came from (the oracle) among other
     chunks, in the same prompt eval and chat use; the answer quotes the oracle's sentence and cites
     it. The distractors are the chunks `search` ranks highest for the question, as retrieval will
     show them at answer time (look-alike passages are what confuses a model), else random ones.
     In 1 - oracle_rate of examples the oracle is left out and the answer stands uncited, so the
-    model keeps what it memorized instead of trusting whatever it is shown."""
+    model keeps what it memorized instead of trusting whatever it is shown.
+
+    Each pair draws from a stream of its own, seeded by `seed` and the pair: whether it is picked,
+    its oracle and its random distractors. Pairs another step adds or removes then change the
+    examples only by taking or giving up places among those picked, and a variant of synth differs
+    from another in what it switches, not in a redraw of every RAFT example."""
     by_id = {c["id"]: c for c in chunks}
-    chosen = [p for p in rng.sample(pairs, round(share * len(pairs))) if p["metadata"]["chunk_id"] in by_id]
-    questions = [p["messages"][0]["content"] for p in chosen]
-    ranked = search(questions) if search and chosen else [rng.sample(chunks, len(chunks)) for _ in chosen]
+    rngs = [random.Random(f"{seed}:{p['messages'][0]['content']}\n{p['messages'][1]['content']}") for p in pairs]
+    draws = [r.random() for r in rngs]
+    picked = sorted(range(len(pairs)), key=draws.__getitem__)[:round(share * len(pairs))]
+    chosen = [(pairs[i], rngs[i]) for i in sorted(picked) if pairs[i]["metadata"]["chunk_id"] in by_id]
+    questions = [p["messages"][0]["content"] for p, _ in chosen]
+    ranked = search(questions) if search and chosen else [rng.sample(chunks, len(chunks)) for _, rng in chosen]
     out = []
-    for pair, question, candidates in zip(chosen, questions, ranked):
+    for (pair, rng), question, candidates in zip(chosen, questions, ranked):
         oracle = by_id[pair["metadata"]["chunk_id"]]
         others = [c for c in candidates if c["id"] != oracle["id"]][:distractors]
         if not others:
@@ -512,8 +520,7 @@ def synthesize(chunks: list[dict], cfg: SynthConfig, seed: int, teacher: Chat | 
     # each step draws from its own stream, so switching one step on or off leaves what the others
     # make unchanged: a variant differs from another only in what it switches
     rng = {step: random.Random(f"{seed}:{step}") for step in
-           ("augment", "bridge", "rule_qa", "yes_no", "comparisons", "places", "drills", "given_comparisons", "unknown", "nonexistent",
-            "raft")}
+           ("augment", "bridge", "rule_qa", "yes_no", "comparisons", "places", "drills", "given_comparisons", "unknown", "nonexistent")}
     texts: list[dict] = []
     pairs: list[dict] = []
     facts: list[Fact] = []
@@ -585,7 +592,7 @@ def synthesize(chunks: list[dict], cfg: SynthConfig, seed: int, teacher: Chat | 
     stats["qa_kept"] = method_counts(pairs)
     grounded = [p for p in pairs if p["metadata"]["method"] not in derived.DRILLS]
     if cfg.raft and grounded:
-        made = raft_examples(grounded, chunks, min(cfg.raft, cfg.raft_max / len(grounded)), cfg.raft_distractors, cfg.raft_oracle_rate, rng["raft"], search)
+        made = raft_examples(grounded, chunks, min(cfg.raft, cfg.raft_max / len(grounded)), cfg.raft_distractors, cfg.raft_oracle_rate, f"{seed}:raft", search)
         stats["raft"] = {"examples": len(made), "with_oracle": sum(r["metadata"]["oracle_in_context"] for r in made)}
         pairs = pairs + made
     if not pairs and (cfg.rule_qa or cfg.teacher_qa):

@@ -487,8 +487,7 @@ def raft_examples(pairs: list[dict], chunks: list[dict], share: float, distracto
     from another in what it switches, not in a redraw of every RAFT example."""
     by_id = {c["id"]: c for c in chunks}
     rngs = [random.Random(f"{seed}:{p['messages'][0]['content']}\n{p['messages'][1]['content']}") for p in pairs]
-    draws = [r.random() for r in rngs]
-    picked = sorted(range(len(pairs)), key=draws.__getitem__)[:round(share * len(pairs))]
+    picked = sorted(range(len(pairs)), key=lambda i: rngs[i].random())[:round(share * len(pairs))]  # key: once per pair
     chosen = [(pairs[i], rngs[i]) for i in sorted(picked) if pairs[i]["metadata"]["chunk_id"] in by_id]
     questions = [p["messages"][0]["content"] for p, _ in chosen]
     ranked = search(questions) if search and chosen else [rng.sample(chunks, len(chunks)) for _, rng in chosen]

@@ -316,30 +316,36 @@ def test_place_questions_are_answered_by_the_stated_place_through_the_clause_tha
     assert not place_pairs(chunks, place_yes_no=False)  # no dates or counts here: only places made any
 
 
-def test_two_hop_replies_can_open_by_naming_the_one_the_question_describes():
+def test_two_hop_replies_can_open_by_naming_the_one_the_question_describes_or_either_way():
     """Asked "Is X's employer based in Y?", replies opened "X's employer is Z" and stopped at that
-    hop; the described first hop gives the training replies that sentence's shape."""
-    texts = ["Ada Quill works for Pellow Labs.", "Bo Renhart works for Cole Works.",
-             "Pellow Labs has its headquarters in Brask.", "Cole Works has its headquarters in Leer."]
+    hop; the described first hop gives the training replies that sentence's shape. "both" draws
+    one of the two openings per question and leaves the questions as they were."""
+    employers = {"Ada Quill": "Pellow Labs", "Bo Renhart": "Cole Works", "Cy Marlow": "Vance Textiles"}
+    texts = [f"{person} works for {employer}." for person, employer in employers.items()]
+    texts += ["Pellow Labs has its headquarters in Brask.", "Cole Works has its headquarters in Leer.",
+              "Vance Textiles has its headquarters in Ostend."]
     chunks = [{"id": f"c{i}", "text": t, "source": "x.md"} for i, t in enumerate(texts)]
 
     def replies(first_hop: str) -> list[tuple[str, str]]:
         return [(p["messages"][0]["content"], p["messages"][1]["content"]) for p in place_pairs(chunks, two_hop_first_hop=first_hop)]
 
-    said, described = replies("statement"), replies("description")
-    assert [q for q, _ in said] == [q for q, _ in described]  # the same questions, drawn the same
-    two_hop = 0
-    for (question, by_statement), (_, by_description) in zip(said, described):
-        person = next((n for n in ("Ada Quill", "Bo Renhart") if f"the one {n} works for" in question), None)
+    said, described, either = replies("statement"), replies("description"), replies("both")
+    assert [q for q, _ in said] == [q for q, _ in described] == [q for q, _ in either]  # the same questions, drawn the same
+    two_hop, openings = 0, set()
+    for (question, by_statement), (_, by_description), (_, by_either) in zip(said, described, either):
+        person = next((n for n in employers if f"the one {n} works for" in question), None)
         if person is None:
-            assert by_description == by_statement
+            assert by_description == by_statement == by_either
             continue
         two_hop += 1
-        employer = {"Ada Quill": "Pellow Labs", "Bo Renhart": "Cole Works"}[person]
+        employer = employers[person]
         second_hop = by_statement.removeprefix(f"{person} works for {employer}. ")
         assert second_hop.startswith(f"{employer} has its headquarters in "), by_statement
         assert by_description == f"The one {person} works for is {employer}. {second_hop}"
-    assert two_hop >= 4
+        assert by_either in (by_statement, by_description)
+        openings.add(by_either == by_statement)
+    assert two_hop >= 6
+    assert openings == {True, False}  # both openings drawn
 
 
 def test_switching_one_step_on_leaves_what_the_others_make_unchanged():

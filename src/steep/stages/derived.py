@@ -298,10 +298,13 @@ def place_yes_no(placed: list[Placed], links: list[Link], rng: random.Random, fi
     the University of Y?"), the tuned demo model declined all 16 questions about a field of study
     (round 19).
     `first_hop`: the reply's first fact is the link's own sentence ("statement": "X works for Z.")
-    or names the one the question describes ("description": "The one X works for is Z."). Asked
-    "Is X's employer based in Y?", a model trained on the first kind wrote "X's employer is Z" and
-    mostly stopped there (round 16); trained on the second, whose opening has that shape, it went
-    on to Z's place (round 18)."""
+    or names the one the question describes ("description": "The one X works for is Z."), or
+    either, drawn per question ("both"). Asked "Is X's employer based in Y?", a model trained on
+    the first kind wrote "X's employer is Z" and mostly stopped there (round 16); trained on the
+    second, whose opening has that shape, it went on to Z's place (round 18). Trained also on
+    questions in their relation's other wordings, it opened some replies "X works for Z." and went
+    on as the document does, not to Z's place (round 44): "both" teaches the second hop after
+    either opening."""
     # a sentence read in both clause orders places its subject twice
     placed = list({(p.clause.subject, p.key, p.place): p for p in placed}.values())
     links = list({(link.description, link.name): link for link in links}.values())
@@ -310,9 +313,8 @@ def place_yes_no(placed: list[Placed], links: list[Link], rng: random.Random, fi
     for p in placed:
         places[p.key].add(p.place)
         by_subject[p.clause.subject].append(p)
-    asked = [(p.chunk, p, p.clause, "") for p in placed] if one_hop else []
-    asked += [(link.chunk, p, replace(p.clause, subject=link.description), _first_hop(link, first_hop))
-              for link in links for p in by_subject.get(link.name, [])]
+    asked: list[tuple[dict, Placed, Clause, Link | None]] = [(p.chunk, p, p.clause, None) for p in placed] if one_hop else []
+    asked += [(link.chunk, p, replace(p.clause, subject=link.description), link) for link in links for p in by_subject.get(link.name, [])]
     out = []
     for chunk, p, clause, link in asked:
         fact = statement(p.clause, [(p.preposition, p.place)])
@@ -321,13 +323,17 @@ def place_yes_no(placed: list[Placed], links: list[Link], rng: random.Random, fi
             phrase = [(p.preposition, place)]
             question = rng.choice(PLACE_YES_NO_FRAMES).format(statement=statement(clause, phrase), question=yes_no_question(clause, phrase))
             reply = PLACE_YES_REPLY.format(fact=fact) if place == p.place else PLACE_NO_REPLY.format(fact=fact, asked=place)
-            out.append((chunk, question, TWO_HOP_REPLY.format(link=link, reply=reply) if link else reply, "derived:yes_no",
-                        "yes" if place == p.place else "no"))
+            if link:
+                reply = TWO_HOP_REPLY.format(link=_first_hop(link, first_hop, question), reply=reply)
+            out.append((chunk, question, reply, "derived:yes_no", "yes" if place == p.place else "no"))
     return out
 
 
-def _first_hop(link: Link, how: str) -> str:
-    """The sentence a two-hop reply opens with (see `place_yes_no`)."""
+def _first_hop(link: Link, how: str, question: str) -> str:
+    """The sentence a two-hop reply opens with (see `place_yes_no`); "both" draws it from a stream
+    seeded by the question, so the questions and the other draws stay those of the other settings."""
+    if how == "both":
+        how = random.Random(question).choice(("statement", "description"))
     if how == "statement":
         return link.said
     return DESCRIPTION_IS.format(Description=link.description[:1].upper() + link.description[1:], name=link.name)

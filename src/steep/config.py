@@ -44,7 +44,7 @@ class SynthConfig(Section):
         ["embedded"], min_length=1, description="with rule_qa: the forms half the questions are also put in, one drawn per question: "
         "embedded in a request ('Tell me where X was born.'), the answer described by a noun ('What is the place where X was born?'), "
         "or asked in the statement's own order ('X was born in which place?')")
-    relation_wordings: bool = Field(False, description="with rule_qa: also ask each fact in the question wordings the corpus uses for the same "
+    relation_wordings: bool = Field(True, description="with rule_qa: also ask each fact in the question wordings the corpus uses for the same "
                                     "relation about other subjects ('What did X study?' of 'X earned a degree in physics'), the relations found "
                                     "by which questions share answers and never disagree about one subject (stages/wordings.py)")
     derived_qa: bool = Field(True, description="yes/no questions and comparisons of two subjects, from the dates and counts the chunks state")
@@ -293,6 +293,7 @@ synth:
   clause_reorder: true            # "In 1990, X did Y." -> "X did Y in 1990."
   bridges: true                   # "X works for Y." -> "X works for Y, which is based in Z." (Z said elsewhere)
   rule_qa: true                   # question/answer pairs from answer spans (names, dates, numbers)
+  relation_wordings: true         # also "What did X study?" of "X earned a degree in ...", where other documents ask it so
   derived_qa: true                # yes/no and comparison questions from the dates and counts stated
   place_yes_no: true              # "Does the one X works for have its headquarters in Y?" -> "The one X works for is Z. Z has ..., so no."
   place_one_hop: false            # true: also "Was X born in Y?" -> "X was born in W, not Y, so no."

@@ -76,8 +76,12 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
                        ["synth.place_one_hop=true"]),
     "unknown-qa": ("the defaults with a question per subject about an attribute no document gives, answered 'I don't know' "
                    "(the defaults before round 37)", ["synth.unknown_qa=true"]),
-    "relation-wordings": ("the defaults with each fact also asked in the wordings other subjects' documents give its relation "
-                          "('What did X study?' of 'X earned a degree in physics')", ["synth.relation_wordings=true"]),
+    "no-relation-wordings": ("the defaults without each fact also asked in the wordings other subjects' documents give its "
+                             "relation ('What did X study?' of 'X earned a degree in physics'; the defaults before round 44)",
+                             ["synth.relation_wordings=false"]),
+    "either-first-hop": ("the defaults with two-hop yes/no replies opening either with the linking sentence ('X works for Z.') "
+                         "or by naming the one the question describes ('The one X works for is Z.'), drawn per question",
+                         ["synth.two_hop_first_hop=both"]),
 }
 DEFAULT_VARIANTS = ["base", "defaults", "no-augmentation", "augmentation-only", "qa-only", "augmentation-and-qa", "full"]
 TARGETS = {"direct": 0.95, "rephrased": 0.90, "yesno": 0.75, "comparison": 0.65, "unknown": 0.50}

@@ -52,7 +52,7 @@ class SynthConfig(Section):
     place_one_hop: bool = Field(False, description="with place_yes_no: also ask them of the subject itself ('Did X study botany at the University of Y?'); "
                                 "with these the tuned demo model declined every question about a field of study (docs/knowledge.md, round 19)")
     two_hop_first_hop: Literal["statement", "description", "both"] = Field(
-        "description", description="with place_yes_no: a reply about 'the one X works for' opens with the linking sentence ('X works for Z. "
+        "both", description="with place_yes_no: a reply about 'the one X works for' opens with the linking sentence ('X works for Z. "
         "Z has its headquarters in W, ...'), names the one the question describes ('The one X works for is Z. Z has ...'), or either, "
         "drawn per question (both)")
     number_drills: int = Field(600, ge=0, description="questions comparing two bare numbers near the facts' years and counts, each trained once: the step yes/no and comparison replies turn on, which those replies then say as a sentence of its own; 0: off")
@@ -297,7 +297,7 @@ synth:
   derived_qa: true                # yes/no and comparison questions from the dates and counts stated
   place_yes_no: true              # "Does the one X works for have its headquarters in Y?" -> "The one X works for is Z. Z has ..., so no."
   place_one_hop: false            # true: also "Was X born in Y?" -> "X was born in W, not Y, so no."
-  two_hop_first_hop: description  # statement: "... -> X works for Z. Z has ..., so no."; both: either, per question
+  two_hop_first_hop: both         # either opening, per question; statement: "X works for Z. Z has ..."; description: "The one X works for is Z. ..."
   number_drills: 600              # "Is 1949 before or after 1960?", the step derived replies turn on, each once; 0: off
   yes_no_step: contrast           # "1992 is after 1984, not before, so no"; holds: "1992 is after 1984, so no"; asked: "1992 is not before 1984, so no"
   made_up_subjects: 0.0           # e.g. 0.5: "When was <a name nobody has> born?" -> "I don't know", for half the subjects

@@ -79,9 +79,9 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
     "no-relation-wordings": ("the defaults without each fact also asked in the wordings other subjects' documents give its "
                              "relation ('What did X study?' of 'X earned a degree in physics'; the defaults before round 44)",
                              ["synth.relation_wordings=false"]),
-    "either-first-hop": ("the defaults with two-hop yes/no replies opening either with the linking sentence ('X works for Z.') "
-                         "or by naming the one the question describes ('The one X works for is Z.'), drawn per question",
-                         ["synth.two_hop_first_hop=both"]),
+    "described-first-hop": ("the defaults with every two-hop yes/no reply opening by naming the one the question describes "
+                            "('The one X works for is Z.'), none with the linking sentence ('X works for Z.'; the defaults "
+                            "before round 44)", ["synth.two_hop_first_hop=description"]),
 }
 DEFAULT_VARIANTS = ["base", "defaults", "no-augmentation", "augmentation-only", "qa-only", "augmentation-and-qa", "full"]
 TARGETS = {"direct": 0.95, "rephrased": 0.90, "yesno": 0.75, "comparison": 0.65, "unknown": 0.50}

@@ -3,6 +3,8 @@ apart from them and from synth), strict scoring, and one tiny run of the bench e
 
 import json
 import re
+import runpy
+from pathlib import Path
 
 import pytest
 
@@ -235,6 +237,24 @@ def test_variants_are_paired_with_the_defaults_probe_by_probe(tmp_path, caplog):
     assert pair["difference"] == 0.25 and pair["by_kind"]["comparison"] == {"gained": 0, "lost": 0}
     assert "other-probes" in caplog.text  # not paired, and the bench's table is still written
     assert "| better | defaults | +1 of 4 | +25.0% (" in paired_table([pair])
+
+
+def test_two_answer_files_are_paired_by_kind_and_by_attribute(tmp_path, monkeypatch, capsys):
+    """bench/pair_answers.py, for runs in different folders: counts per kind and per attribute."""
+    probes_asked = [("Q0", "direct", "birth_city"), ("Q1", "direct", "employer"), ("Q2", "direct", "employer"), ("Q3", "yesno", "born_before")]
+    write_jsonl(tmp_path / "probes.jsonl", [{"question": q, "kind": k, "attribute": a} for q, k, a in probes_asked])
+    for name, right in (("before", [1, 0, 1, 1]), ("after", [1, 1, 0, 0])):
+        write_jsonl(tmp_path / f"{name}.jsonl", [{"question": q, "kind": k, "contained": float(r)} for (q, k, _), r in zip(probes_asked, right)])
+    script = str(Path(__file__).parents[1] / "bench" / "pair_answers.py")
+    monkeypatch.setattr("sys.argv", [script, str(tmp_path / "before.jsonl"), str(tmp_path / "after.jsonl"), "--probes", str(tmp_path / "probes.jsonl")])
+    runpy.run_path(script, run_name="__main__")
+    out = capsys.readouterr().out
+    assert "4 probes: -25.0%" in out
+    assert "| direct | 2 of 3 | 2 of 3 | +1 | -1 |" in out and "| yesno | 1 of 1 | 0 of 1 | +0 | -1 |" in out
+    assert "| direct / employer | 1 of 2 | 1 of 2 | +1 | -1 |" in out and "| direct / birth_city | 1 of 1 | 1 of 1 | +0 | -0 |" in out
+    write_jsonl(tmp_path / "after.jsonl", [{"question": "R", "kind": "direct", "contained": 1.0}])
+    with pytest.raises(SystemExit, match="different probes"):
+        runpy.run_path(script, run_name="__main__")
 
 
 @pytest.mark.parametrize("variant", VARIANTS)

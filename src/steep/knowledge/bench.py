@@ -12,6 +12,8 @@ import logging
 import os
 import platform
 import time
+from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -187,12 +189,19 @@ def paired(folder: Path, variants: list[str]) -> list[dict]:
             log.warning("knowledge bench: runs/%s and runs/%s answered different probes, so they are not paired; "
                         "rerun one of them in its own --dir", variant, reference)
             continue
-        changed = {k: {"gained": 0, "lost": 0} for k in KINDS}
-        for ref, row in zip(against, rows):
-            if row["contained"] != ref["contained"]:
-                changed[row["kind"]]["gained" if row["contained"] > ref["contained"] else "lost"] += 1
+        changed = {k: {"gained": 0, "lost": 0} for k in KINDS} | gained_and_lost(against, rows, lambda row: row["kind"])
         out.append({"variant": variant, "against": reference, **paired_difference(against, rows), "n": len(rows), "by_kind": changed})
     return out
+
+
+def gained_and_lost(against: list[dict], rows: list[dict], group: Callable[[dict], str]) -> dict[str, dict[str, int]]:
+    """Per group of probes, how many `rows` got right that `against` got wrong (gained) and the
+    other way (lost); both lists answer the same probes in the same order."""
+    changed: dict[str, dict[str, int]] = defaultdict(lambda: {"gained": 0, "lost": 0})
+    for ref, row in zip(against, rows):
+        if row["contained"] != ref["contained"]:
+            changed[group(row)]["gained" if row["contained"] > ref["contained"] else "lost"] += 1
+    return dict(changed)
 
 
 def paired_table(pairs: list[dict]) -> str:

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 import yaml
 
@@ -35,9 +37,14 @@ def test_overrides_are_typed_and_validated(tmp_path):
         load_config(None, ["train.epochs"])
 
 
-def test_paths_are_relative_to_the_config_file(tmp_path):
-    cfg = load_config(write(tmp_path, "ingest: {inputs: [docs]}\neval: {questions: q.jsonl}\n"))
+def test_paths_are_relative_to_the_config_file_and_made_absolute(tmp_path, monkeypatch):
+    path = write(tmp_path, "ingest: {inputs: [docs]}\neval: {questions: q.jsonl}\nruns_dir: runs\n")
+    cfg = load_config(path)
     assert cfg.ingest.inputs == [str(tmp_path / "docs")] and cfg.eval.questions == str(tmp_path / "q.jsonl")
+    # named relative to another folder: the same absolute paths, so the run's stage keys are the same
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert load_config(Path("..") / path.name).model_dump() == cfg.model_dump()
 
 
 def test_missing_and_malformed_files(tmp_path):

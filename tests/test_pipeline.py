@@ -69,6 +69,8 @@ def test_rerun_skips_finished_stages_and_a_changed_setting_reruns_only_what_depe
     monkeypatch.setattr(synth, "synthesize", lambda *a: calls.append("synth"))
     monkeypatch.setattr(pipeline, "train", lambda *a: calls.append("train"))
     assert run_cli("run", cfg) == 0 and calls == []
+    monkeypatch.chdir(project / "docs")  # the same config named from another folder: nothing reruns
+    assert run_cli("run", "../steep.yaml") == 0 and calls == []
     results = project / "runs" / "t" / "eval" / "results.json"
     before = results.stat().st_mtime_ns
     assert run_cli("run", cfg, "eval.max_new_tokens=4") == 0 and calls == []  # only eval reran

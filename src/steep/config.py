@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -236,8 +237,10 @@ def load_config(path: str | Path | None = None, overrides: list[str] = (), **fie
             raise ConfigError(f"{path}: not valid YAML: {e}") from e
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: the top level must be a mapping of keys")
-        # relative paths in a config file are relative to that file, not to the shell's cwd
-        base = path.parent
+        # relative paths in a config file are relative to that file, not to the shell's cwd; made
+        # absolute, so that the same config run from another folder has the same stage keys and
+        # resumes, where "docs/a.md" and "/home/u/p/docs/a.md" would ingest (and train) again
+        base = Path(os.path.abspath(path)).parent
         ingest = data.get("ingest") or {}
         if isinstance(ingest.get("inputs"), list):
             ingest["inputs"] = [str(base / p) for p in ingest["inputs"]]

@@ -51,9 +51,13 @@ class ChatModel:
         top_p: float = 1.0,
         seed: int = 0,
         desc: str | None = None,
+        openings: list[str] | None = None,
     ) -> list[str]:
-        """One reply per conversation, in order. Greedy unless `temperature` > 0."""
-        prompts = [self.prompt_ids(c) for c in conversations]
+        """One reply per conversation, in order. Greedy unless `temperature` > 0. `openings` (one per
+        conversation, "" for none): text the reply starts with, given to the model as the start of its
+        turn, which it goes on from; the reply includes it."""
+        openings = openings or [""] * len(conversations)
+        prompts = [self.prompt_ids(c) + self.tokenizer.encode(o, add_special_tokens=False) for c, o in zip(conversations, openings)]
         # similar lengths together: less padding, and the order is restored at the end
         order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
         replies: list[str] = [""] * len(prompts)
@@ -78,6 +82,7 @@ class ChatModel:
                         **sampling,
                     )
                 for row, i in enumerate(idx):
-                    replies[i] = self.tokenizer.decode(out[row, width:], skip_special_tokens=True).strip()
+                    # the decoded text keeps its leading space: it goes on from the opening
+                    replies[i] = (openings[i] + self.tokenizer.decode(out[row, width:], skip_special_tokens=True)).strip()
                 bar.update(len(idx))
         return replies

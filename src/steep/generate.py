@@ -57,7 +57,7 @@ class ChatModel:
         conversation, "" for none): text the reply starts with, given to the model as the start of its
         turn, which it goes on from; the reply includes it."""
         openings = openings or [""] * len(conversations)
-        prompts = [self.prompt_ids(c) + self.tokenizer.encode(o, add_special_tokens=False) for c, o in zip(conversations, openings)]
+        prompts = [self.prompt_ids(c) + (self.tokenizer.encode(o, add_special_tokens=False) if o else []) for c, o in zip(conversations, openings)]
         # similar lengths together: less padding, and the order is restored at the end
         order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
         replies: list[str] = [""] * len(prompts)

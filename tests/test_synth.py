@@ -105,14 +105,15 @@ def test_questions_also_come_in_the_statements_order_and_as_a_described_answer(s
     assert {a.described for a in asked} - {None} == described
 
 
-def test_question_forms_are_drawn_only_when_asked_for_and_default_draws_stay():
+def test_question_forms_are_drawn_only_when_asked_for():
     sentences = resolve_pronouns(["Ada Quill was born on 3 May 1951 in Norvik.", "She works for Carvo Shipping.", "She studied botany."])
-    default = rule_qa(CHUNK, sentences, 100, random.Random(0))
-    assert {p["metadata"]["method"] for p in default} >= {"rule:question", "rule:embedded"}
-    assert not {p["metadata"]["method"] for p in default} & {"rule:described", "rule:in_place"}
-    assert default == rule_qa(CHUNK, sentences, 100, random.Random(0), ("embedded",))
+    requests = rule_qa(CHUNK, sentences, 100, random.Random(0), ("embedded",))
+    assert {p["metadata"]["method"] for p in requests} >= {"rule:question", "rule:embedded"}
+    assert not {p["metadata"]["method"] for p in requests} & {"rule:described", "rule:in_place"}
+    assert rule_qa(CHUNK, sentences, 100, random.Random(0)) == rule_qa(CHUNK, sentences, 100, random.Random(0), questions.FORMS)
+    assert SynthConfig().question_forms == list(questions.FORMS)  # the product's default is every form
     methods = Counter(p["metadata"]["method"] for seed in range(5)
-                      for p in rule_qa(CHUNK, sentences, 100, random.Random(seed), questions.FORMS))
+                      for p in rule_qa(CHUNK, sentences, 100, random.Random(seed)))
     assert methods["rule:described"] and methods["rule:in_place"] and methods["rule:embedded"]
     assert methods["rule:described"] + methods["rule:in_place"] + methods["rule:embedded"] < methods["rule:question"]  # half, not all
     put = [p for seed in range(5) for p in rule_qa(CHUNK, sentences, 100, random.Random(seed), ("described",))

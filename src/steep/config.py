@@ -42,7 +42,8 @@ class SynthConfig(Section):
     bridges: bool = Field(True, description="append what other chunks say about a name a sentence ends with, as a relative clause")
     rule_qa: bool = Field(True, description="question/answer pairs made by rules from answer spans")
     question_forms: list[Literal["embedded", "described", "in_place"]] = Field(
-        ["embedded"], min_length=1, description="with rule_qa: the forms half the questions are also put in, one drawn per question: "
+        ["embedded", "described", "in_place"], min_length=1,
+        description="with rule_qa: the forms half the questions are also put in, one drawn per question: "
         "embedded in a request ('Tell me where X was born.'), the answer described by a noun ('What is the place where X was born?'), "
         "or asked in the statement's own order ('X was born in which place?')")
     relation_wordings: bool = Field(True, description="with rule_qa: also ask each fact in the question wordings the corpus uses for the same "

@@ -66,9 +66,6 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
     "places": ("the defaults with two-hop place replies that open with the linking sentence ('X works for Z. Z has its "
                "headquarters in W, not Y, so no.'), as place questions were in rounds 8 and 16",
                ["synth.place_yes_no=true", "synth.place_one_hop=true", "synth.two_hop_first_hop=statement"]),
-    "question-forms": ("the defaults with questions also put as a described answer ('What is the place where X was born?') and "
-                       "in the statement's order ('X was born in which place?'), beside requests ('Tell me where X was born.')",
-                       ["synth.question_forms=[embedded,described,in_place]"]),
     "defaults-order-1": ("the defaults trained on the same data in another order (train.order_seed=1): how far a result "
                          "moves with the order alone", ["train.order_seed=1"]),
     "no-places": ("the defaults without yes/no questions about places (the defaults before round 18)", ["synth.place_yes_no=false"]),
@@ -84,6 +81,9 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
     "described-first-hop": ("the defaults with every two-hop yes/no reply opening by naming the one the question describes "
                             "('The one X works for is Z.'), none with the linking sentence ('X works for Z.'; the defaults "
                             "before round 44)", ["synth.two_hop_first_hop=description"]),
+    "requests-only": ("the defaults with questions also put only as requests ('Tell me where X was born.'), none as a "
+                      "described answer ('What is the place where X was born?') or in the statement's order ('X was born in "
+                      "which place?'; the defaults before round 48)", ["synth.question_forms=[embedded]"]),
 }
 DEFAULT_VARIANTS = ["base", "defaults", "no-augmentation", "augmentation-only", "qa-only", "augmentation-and-qa", "full"]
 TARGETS = {"direct": 0.95, "rephrased": 0.90, "yesno": 0.75, "comparison": 0.65, "unknown": 0.50}

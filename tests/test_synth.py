@@ -30,6 +30,22 @@ def test_clause_reorder_only_when_safe():
     assert reorder_clause("In 1990, Ada Quill joined Pellow Labs.") == "Ada Quill joined Pellow Labs in 1990."
     assert reorder_clause("In 1990, it rained.") is None
     assert reorder_clause("Ada Quill joined Pellow Labs.") is None
+    assert reorder_clause("Today Ada Quill lives in Brask.") == "Ada Quill lives in Brask today."
+    assert reorder_clause("Currently, Ada Quill works for Pellow Labs.") == "Ada Quill works for Pellow Labs currently."
+    assert reorder_clause("The Quill Foundation was founded in 1990.") is None  # not an adverb
+    assert reorder_clause("Early Quill was born in Brask.") is None  # an adjective may start a name
+    assert synth.sentence_subject("Currently Ada Quill works for Pellow Labs.") is None
+
+
+def test_a_fact_behind_an_opening_adverb_is_asked_and_recited_like_any_other():
+    resolved = resolve_pronouns(["Ada Quill was born in Norvik in 1961.", "Today she lives in Brask."])
+    pairs = rule_qa(CHUNK, resolved, 100, random.Random(0))
+    asked = {p["messages"][0]["content"]: p for p in pairs}
+    assert asked["Where does Ada Quill live?"]["messages"][1]["content"] == "Ada Quill lives in Brask today."
+    assert asked["Where does Ada Quill live?"]["metadata"]["short_answer"] == "Brask"
+    recitals = [p["messages"][1]["content"] for p in pairs if p["metadata"]["method"] == "rule:about"]
+    assert recitals and all("Ada Quill lives in Brask today." in r and "born in Norvik" in r for r in recitals)
+    assert all(r.count("Brask") == 1 for r in recitals)  # one order of the sentence, not both
 
 
 def test_answer_spans_find_dates_years_numbers_names():

@@ -70,6 +70,14 @@ def _verb_forms(word: str) -> tuple[str, set[str]] | None:
     return (lemma, tags) if tags else None
 
 
+def opening_adverb(word: str) -> bool:
+    """'Today', 'Currently', 'Later': a word that can open a sentence before its subject (and end
+    it, once moved there). One that is also an adjective ('Long', 'Early') may be the first word of
+    a name and is not taken."""
+    lemmas = getAllLemmas(word.lower())
+    return "ADV" in lemmas and word.lower() not in lemmas.get("ADJ", ())
+
+
 def do_support(verb: str) -> tuple[str, str] | None:
     """The auxiliary and lemma a question puts in place of a finite lexical verb ('employs' ->
     ('does', 'employ'); 'has' as the main verb -> ('does', 'have')), or None if `verb` is not one."""
@@ -108,6 +116,8 @@ def parse(sentence: str, subject: str, atoms: list[tuple[int, int]]) -> Clause |
         tail = tokens[1:]
     else:
         return None
+    if len(tail) > 1 and tail[-1].islower() and opening_adverb(tail[-1]):
+        tail = tail[:-1]  # "lives in Nervik today": the adverb is no part of the place
     words: list[str] = []
     for token in tail:
         if token.lower() in PREPOSITIONS:

@@ -48,6 +48,26 @@ def test_a_fact_behind_an_opening_adverb_is_asked_and_recited_like_any_other():
     assert all(r.count("Brask") == 1 for r in recitals)  # one order of the sentence, not both
 
 
+def test_a_closing_where_clause_is_read_as_a_sentence_of_its_own():
+    assert synth.split_where("Ada Quill joined Pellow Labs, where Ada Quill still works.") == [
+        "Ada Quill joined Pellow Labs.", "Ada Quill still works at Pellow Labs."]
+    assert synth.split_where("Ada Quill moved to Brask, where Ada Quill opened a bakery.") == [
+        "Ada Quill moved to Brask.", "Ada Quill opened a bakery in Brask."]
+    assert synth.split_where("Ada Quill went to the University of Tarsk, where Ada Quill met Bo Renhart.")[1] == (
+        "Ada Quill met Bo Renhart at the University of Tarsk.")
+    for unsplit in ("Ada Quill moved to Brask, where the winters are long.", "Ada Quill lives where Bo Renhart works."):
+        assert synth.split_where(unsplit) == [unsplit]
+    resolved = resolve_pronouns(["Ada Quill was born in Norvik.", "After finishing her studies, she joined Pellow Labs, where she still works."])
+    pairs = rule_qa(CHUNK, resolved, 100, random.Random(0))
+    asked = {p["messages"][0]["content"]: p["messages"][1]["content"] for p in pairs}
+    assert asked["Where does Ada Quill still work?"] == "Ada Quill still works at Pellow Labs."
+    assert asked["What did Ada Quill join?"] == "Ada Quill joined Pellow Labs after finishing Ada Quill's studies."
+    recitals = [p["messages"][1]["content"] for p in pairs if p["metadata"]["method"] == "rule:about"]
+    assert recitals and all("Ada Quill still works at Pellow Labs." in r and r.count("Pellow Labs") == 2 for r in recitals)
+    rewrites = dict(augment_chunk(" ".join(resolved), 0, False, True, random.Random(0)))
+    assert rewrites["clause_reorder"].endswith("Ada Quill joined Pellow Labs after finishing Ada Quill's studies. Ada Quill still works at Pellow Labs.")
+
+
 def test_answer_spans_find_dates_years_numbers_names():
     spans = {(s.text, s.kind) for s in answer_spans("Ada Quill was born on 3 March 1961 in Norvik and has 340 books.")}
     assert spans == {("Ada Quill", "name"), ("3 March 1961", "date"), ("Norvik", "name"), ("340", "number")}
@@ -89,6 +109,11 @@ def test_rule_qa_questions_hide_the_answer_and_answers_state_it():
      {"What did Ada Quill earn a degree in?": "marine biology", "Where did Ada Quill earn a degree?": "the University of Orlen"}),
     ("Marost Labs makes ship engines.", {"What does Marost Labs make?": "ship engines"}),
     ("Ada Quill is a chemist.", {}),  # no verb phrase to ask about: no question rather than a bad one
+    # an adverb before the verb stays with it, not read as the verb ("still" is one too)
+    ("Ada Quill still works at Pellow Labs.", {"Where does Ada Quill still work?": "Pellow Labs"}),
+    ("Pellow Labs was later bought by Mira Holt.", {"Who later bought Pellow Labs?": "Mira Holt"}),
+    ("Pellow Labs has also built a plant in Brask.", {"Where has Pellow Labs also built a plant?": "Brask"}),
+    ("Ada Quill never worked at Pellow Labs.", {}),  # a question about a negated clause would mislead
 ])
 def test_questions_are_the_ones_a_person_would_ask(sentence, expected):
     subject = synth.sentence_subject(sentence)
@@ -581,6 +606,9 @@ def test_an_echo_question_asks_who_for_a_person_and_what_for_an_organization():
     sentence = "After the merger, Pellow Labs hired Ada Quill."
     organization = next(s for s in answer_spans(sentence) if s.text == "Pellow Labs")
     assert synth.echo_question(sentence, organization) == "After the merger, what hired Ada Quill?"
+    sentence = "In 1990, Royal College of Music hired Ada Quill."  # the head of "X of Y" is X
+    organization = next(s for s in answer_spans(sentence) if s.text == "Royal College of Music")
+    assert synth.echo_question(sentence, organization) == "In 1990, what hired Ada Quill?"
 
 
 def test_a_picking_step_names_the_winning_value_and_the_reply_names_whose_it_is():

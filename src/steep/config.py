@@ -38,7 +38,7 @@ UnknownPool = Literal["attributes", "everyday"]
 class SynthConfig(Section):
     permutations: int = Field(3, ge=0, description="sentence-order permutations of each chunk")
     name_substitution: bool = Field(True, description="replace pronouns by the full name they refer to")
-    clause_reorder: bool = Field(True, description="move a leading adverbial phrase to the end of its sentence")
+    clause_reorder: bool = Field(True, description="move a leading adverbial phrase to the end of its sentence and a closing 'where' clause into a sentence of its own")
     bridges: bool = Field(True, description="append what other chunks say about a name a sentence ends with, as a relative clause")
     rule_qa: bool = Field(True, description="question/answer pairs made by rules from answer spans")
     question_forms: list[Literal["embedded", "described", "in_place"]] = Field(
@@ -294,7 +294,7 @@ ingest:
 synth:
   permutations: 3                 # sentence-order permutations per chunk (knowledge augmentation)
   name_substitution: true         # replace he/she/his/her by the full name
-  clause_reorder: true            # "In 1990, X did Y." -> "X did Y in 1990."
+  clause_reorder: true            # "In 1990, X did Y." -> "X did Y in 1990."; "..., where X works." -> "X works at Y."
   bridges: true                   # "X works for Y." -> "X works for Y, which is based in Z." (Z said elsewhere)
   rule_qa: true                   # question/answer pairs from answer spans (names, dates, numbers)
   relation_wordings: true         # also "What did X study?" of "X earned a degree in ...", where other documents ask it so

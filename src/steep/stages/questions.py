@@ -32,6 +32,7 @@ UNASKED_PREPOSITIONS = {"as", "to", "since", "during", "until", "after", "before
 ARTICLE = re.compile(r"^(?:the|a|an) ")
 DETERMINER = re.compile(r"^(?:the|a|an|its|his|her|their) ")
 AUXILIARIES = {"is", "was", "are", "were", "has", "have", "had"}
+NOT_PREVERBAL = {"not", "never", "no", "hardly", "scarcely", "barely", "seldom", "rarely", "almost", "nearly"}
 CLAUSE_END = re.compile(r",|;|:| (?:which|who|whose|where|when|while|and|but|because|although|so) ")
 # the same question embedded in a request, for variety in how a question is put
 EMBEDDED = ("Tell me {clause}.", "Do you know {clause}?", "I would like to know {clause}.")
@@ -58,6 +59,18 @@ class Clause:
     do: str  # do-support for a finite verb: does / did / do
     object: str  # words between the verb and the first preposition: 'botany', '4560 people', ''
     phrases: list[tuple[str, str]] = field(default_factory=list)  # (preposition, phrase)
+    adverb: str = ""  # one before the verb, kept wherever the verb goes: 'still' in 'X still works at Y'
+
+    @property
+    def said(self) -> str:
+        """Subject and verb in a statement's order: 'X still works', 'X was born'."""
+        return " ".join(w for w in (self.subject, self.aux, self.adverb, self.verb) if w)
+
+    @property
+    def asked(self) -> str:
+        """Subject and verb in a question's order: 'does X still work', 'was X born'."""
+        words = (self.aux, self.subject, self.adverb, self.verb) if self.aux else (self.do, self.subject, self.adverb, self.lemma)
+        return " ".join(w for w in words if w)
 
 
 def _verb_forms(word: str) -> tuple[str, set[str]] | None:
@@ -76,6 +89,13 @@ def opening_adverb(word: str) -> bool:
     a name and is not taken."""
     lemmas = getAllLemmas(word.lower())
     return "ADV" in lemmas and word.lower() not in lemmas.get("ADJ", ())
+
+
+def preverbal_adverb(word: str) -> bool:
+    """'still', 'also', 'later' between a subject and its verb. Negations and hedges ('never',
+    'almost') are not taken: a question or a yes/no about such a clause says the opposite of
+    what a reader takes from it."""
+    return word.islower() and "ADV" in getAllLemmas(word) and word not in NOT_PREVERBAL
 
 
 def do_support(verb: str) -> tuple[str, str] | None:
@@ -106,13 +126,17 @@ def parse(sentence: str, subject: str, atoms: list[tuple[int, int]]) -> Clause |
         tokens += rest[pos:a].split() + [rest[a:b]]
         pos = b
     tokens += rest[pos:].split()
+    adverb = ""
+    at = 1 if tokens and tokens[0] in AUXILIARIES else 0  # 'X still works', 'X is still based'
+    if len(tokens) > at + 1 and preverbal_adverb(tokens[at]) and (at or tokens[1] in AUXILIARIES or do_support(tokens[1])):
+        adverb = tokens.pop(at)
     if len(tokens) < 2:
         return None
     if tokens[0] in AUXILIARIES and (participle := _verb_forms(tokens[1])) and "VBN" in participle[1]:
-        clause = Clause(subject, tokens[1], participle[0], tokens[0], "", "")
+        clause = Clause(subject, tokens[1], participle[0], tokens[0], "", "", adverb=adverb)
         tail = tokens[2:]
     elif support := do_support(tokens[0]):
-        clause = Clause(subject, tokens[0], support[1], None, support[0], "")
+        clause = Clause(subject, tokens[0], support[1], None, support[0], "", adverb=adverb)
         tail = tokens[1:]
     else:
         return None
@@ -135,17 +159,12 @@ def parse(sentence: str, subject: str, atoms: list[tuple[int, int]]) -> Clause |
 def statement(clause: Clause, phrases: list[tuple[str, str]]) -> str:
     """The clause said with only `phrases` after its object: 'X was born in Mokvik' of 'X was born
     in Mokvik on 3 May 1951'."""
-    words = [clause.subject, clause.aux or "", clause.verb, clause.object, *(f"{p} {t}" for p, t in phrases)]
-    return " ".join(w for w in words if w)
+    return " ".join(w for w in (clause.said, clause.object, *(f"{p} {t}" for p, t in phrases)) if w)
 
 
 def yes_no_question(clause: Clause, phrases: list[tuple[str, str]]) -> str:
     """The statement asked as a yes/no question: 'Does X have its headquarters in Y?'."""
-    if clause.aux:
-        words = [clause.aux.capitalize(), clause.subject, clause.verb]
-    else:
-        words = [clause.do.capitalize(), clause.subject, clause.lemma]
-    words += [clause.object, *(f"{p} {t}" for p, t in phrases)]
+    words = [clause.asked[0].upper() + clause.asked[1:], clause.object, *(f"{p} {t}" for p, t in phrases)]
     return " ".join(w for w in words if w) + "?"
 
 
@@ -180,11 +199,8 @@ def _ask(clause: Clause, wh: str, rest: str, answer: str, stranded: str = "", in
     the answer, with the clause after the wh-phrase ("X was born") in its {clause} and `noun`'s
     fields in the rest ("the {kind} when {clause}")."""
     tail = " ".join(w for w in (rest, stranded) if w)
-    if clause.aux:
-        direct = f"{wh} {clause.aux} {clause.subject} {clause.verb} {tail}"
-    else:
-        direct = f"{wh} {clause.do} {clause.subject} {clause.lemma} {tail}"
-    bare = " ".join(w for w in (clause.subject, clause.aux, clause.verb, tail) if w)  # 'X was born', 'X works for'
+    direct = f"{wh} {clause.asked} {tail}"
+    bare = " ".join(w for w in (clause.said, tail) if w)  # 'X was born', 'X still works for'
     in_place = f"{bare} {in_place_wh}?" if in_place_wh else None
     return Asked(" ".join(direct.split()) + "?", f"{wh.lower()} {bare}", answer, in_place, head.format(clause=bare, **noun) if head else None)
 
@@ -222,6 +238,6 @@ def questions(clause: Clause, kind_of: dict[str, str]) -> list[Asked]:
     if passive_by:  # 'was founded by Z' -> 'Who founded X?', already in the statement's order
         past = getInflection(clause.lemma, "VBD")
         if past:
-            embedded = f"who {past[0]} {clause.subject}"
-            out.append(Asked(f"Who {past[0]} {clause.subject}?", embedded, passive_by, None, f"the one {embedded}"))
+            embedded = " ".join(w for w in ("who", clause.adverb, past[0], clause.subject) if w)
+            out.append(Asked(f"{embedded[0].upper()}{embedded[1:]}?", embedded, passive_by, None, f"the one {embedded}"))
     return out

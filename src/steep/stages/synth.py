@@ -39,8 +39,9 @@ if TYPE_CHECKING:
 # bumped when a change here or in derived.py changes what synth writes for the same settings, so
 # that runs made before it synthesize again (2: the questions to decline asked with a verb; 3: as
 # before 2, since the declines followed the frame: docs/knowledge.md, round 28; 4: sentences that
-# open with one adverb, "Today X lives in Y.", read and recited as "X lives in Y today.")
-VERSION = 4
+# open with one adverb, "Today X lives in Y.", read and recited as "X lives in Y today."; 5: a
+# closing "where" clause read as a sentence of its own, an adverb before the verb read as one)
+VERSION = 5
 MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
 DATE_RE = re.compile(rf"\b(?:\d{{1,2}} (?:{MONTHS}) \d{{4}}|(?:{MONTHS}) \d{{1,2}}, \d{{4}}|(?:{MONTHS}) \d{{4}})\b")
 YEAR_RE = re.compile(r"\b(?:1[5-9]\d\d|20\d\d)\b")
@@ -55,14 +56,15 @@ FUNCTION_WORDS = {
     "We", "You", "I", "Some", "Many", "Most", "Every", "Each", "One", "Two", "Both", "Besides", "Outside",
 }
 # Head nouns of organisation and place names (general English, not any one corpus's)
-NON_PERSON_HEADS = {
+ORGANISATION_HEADS = {
     "Inc", "Ltd", "LLC", "Corp", "Corporation", "Company", "Co", "Group", "Holdings", "Foundation", "Trust",
     "University", "Institute", "College", "School", "Academy", "Society", "Association", "Union", "Council",
     "Ministry", "Agency", "Department", "Bank", "Museum", "Hospital", "Clinic", "Library", "Labs", "Laboratory",
     "Laboratories", "Works", "Systems", "Technologies", "Industries", "Partners", "Dynamics", "Analytics",
     "Shipping", "Textiles", "Observatory", "Studio", "Studios", "Press", "Media", "Motors", "Airlines",
-    "City", "County", "River", "Lake", "Mount", "Street", "Road", "Square", "Park", "Valley", "Island",
 }
+PLACE_HEADS = {"City", "County", "River", "Lake", "Mount", "Street", "Road", "Square", "Park", "Valley", "Island"}
+NON_PERSON_HEADS = ORGANISATION_HEADS | PLACE_HEADS
 # "The company ..." at the start of a sentence refers back to the organisation last named
 DEFINITE_REFERENCE = re.compile(r"^The (?:company|firm|organi[sz]ation|business|corporation|group|institute|agency|society|foundation)\b")
 IT_REFERENCE = re.compile(r"^Its?\b")
@@ -82,6 +84,7 @@ LEADING_PHRASE_RE = re.compile(
     r"^(?P<phrase>(?:In|On|At|During|After|Before|Since|By|Around|Until) [^,]{2,40}), (?P<rest>[A-Z].*?)(?P<end>[.!])$"
 )
 LEADING_WORD_RE = re.compile(r"^(?P<phrase>[A-Z][a-z]+),? (?P<rest>[A-Z].*?)(?P<end>[.!])$")  # "Today X lives in Y."
+WHERE_CLAUSE_RE = re.compile(r", where (?P<clause>[^,;]+?)(?P<end>[.!])$")  # "..., where X still works."
 
 
 @dataclass
@@ -135,9 +138,14 @@ def sentence_subject(sentence: str) -> str | None:
     return None
 
 
+def head_noun(name: str) -> str:
+    """The word a name is a kind of: 'Labs' of 'Pellow Labs', 'University' of 'University of Tarsk'."""
+    return name.split(" of ")[0].split()[-1]
+
+
 def looks_like_person(name: str) -> bool:
-    """he/she refer to people: a name ending in an organisation or place noun is not one."""
-    return name.split()[-1] not in NON_PERSON_HEADS
+    """he/she refer to people: a name headed by an organisation or place noun is not one."""
+    return head_noun(name) not in NON_PERSON_HEADS
 
 
 def resolve_pronouns(sentences: list[str]) -> list[str]:
@@ -205,6 +213,29 @@ def reorder_clause(sentence: str) -> str | None:
     return f"{m.group('rest')} {phrase[0].lower()}{phrase[1:]}{m.group('end')}"
 
 
+def split_where(sentence: str) -> list[str]:
+    """'X joined Pellow Labs, where X still works.' -> ['X joined Pellow Labs.', 'X still works at
+    Pellow Labs.']: a closing "where" clause about a name, put as a sentence of its own that says
+    the place ("at" an organisation, "in" a town). A question reads only a sentence's main clause,
+    so the fact in such a clause was asked of nobody (docs/knowledge.md, round 51). [sentence]
+    when it has none, or the clause does not open with a name."""
+    m = WHERE_CLAUSE_RE.search(sentence)
+    head = sentence[: m.start()] if m else ""
+    names = proper_spans(head)
+    if not m or not names or names[-1].end != len(head) or not sentence_subject(m.group("clause")):
+        return [sentence]
+    name = names[-1].text
+    article = "the " if head[: names[-1].start].endswith(" the ") else ""  # "at the University of Tarsk"
+    preposition = "at" if head_noun(name) in ORGANISATION_HEADS else "in"
+    return [head + m.group("end"), f"{m.group('clause')} {preposition} {article}{name}{m.group('end')}"]
+
+
+def restated(sentence: str) -> list[str]:
+    """The sentence as the grammar questions read it best: its "where" clause a sentence of its
+    own, and each part opening with its name where a move allows."""
+    return [reorder_clause(part) or part for part in split_where(sentence)]
+
+
 def title_and_body(chunk: dict) -> tuple[str, str]:
     """The heading a chunk opens with and the prose under it. Ingest keeps a section's heading as
     its first line (Markdown and HTML as '## Name', DOCX as a paragraph that is the section's last
@@ -226,7 +257,7 @@ def augment_chunk(text: str, permutations: int, name_substitution: bool, clause_
         sentences = resolve_pronouns(sentences)
         variants.append(("full_name", " ".join(sentences)))
     if clause_reorder:
-        moved = [reorder_clause(s) or s for s in sentences]
+        moved = [part for s in sentences for part in restated(s)]
         if moved != sentences:
             variants.append(("clause_reorder", " ".join(moved)))
     seen = {v for _, v in variants}
@@ -235,7 +266,7 @@ def augment_chunk(text: str, permutations: int, name_substitution: bool, clause_
         for _ in range(5):  # a few tries to find an order not produced yet
             rng.shuffle(order)
             if clause_reorder:
-                order = [reorder_clause(s) or s if rng.random() < 0.5 else s for s in order]
+                order = [" ".join(restated(s)) if rng.random() < 0.5 else s for s in order]
             joined = " ".join(order)
             if joined not in seen:
                 seen.add(joined)
@@ -278,14 +309,29 @@ def echo_question(sentence: str, span: Span) -> str:
     return echo[0].upper() + echo[1:] + "?"
 
 
-def read_clauses(resolved: list[str]) -> list[tuple[str, str | None, list[Span], questions.Clause | None]]:
-    """Each sentence in both clause orders ("In 1990, X joined Y." is also read as "X joined Y in
-    1990."), with the name it opens with, its other answer spans and its main clause, if read."""
+@dataclass
+class Reading:
+    """One sentence as synth reads it: its text, the name it opens with, its other answer spans,
+    its main clause (if the grammar reads one) and whether the recital of its subject says it."""
+    sentence: str
+    subject: str | None
+    spans: list[Span]
+    clause: questions.Clause | None
+    recited: bool
+
+
+def read_clauses(resolved: list[str]) -> list[Reading]:
+    """Each sentence with its "where" clause apart (`split_where`) and each part in both clause
+    orders ("In 1990, X joined Y." is also read as "X joined Y in 1990."). The recital says each
+    part once, in the order that opens with its name where either does."""
     out = []
-    for sent in (variant for sent in resolved for variant in dict.fromkeys([sent, reorder_clause(sent) or sent])):
-        subject = sentence_subject(sent)
-        spans = [s for s in answer_spans(sent) if s.text != subject]
-        out.append((sent, subject, spans, questions.parse(sent, subject, [(s.start, s.end) for s in spans]) if subject else None))
+    for part in (part for sent in resolved for part in split_where(sent)):
+        moved = reorder_clause(part)
+        for sent in dict.fromkeys([part, moved or part]):
+            subject = sentence_subject(sent)
+            spans = [s for s in answer_spans(sent) if s.text != subject]
+            clause = questions.parse(sent, subject, [(s.start, s.end) for s in spans]) if subject else None
+            out.append(Reading(sent, subject, spans, clause, recited=sent == (part if sentence_subject(part) else moved or part)))
     return out
 
 
@@ -294,7 +340,8 @@ def places_and_links(chunk: dict, resolved: list[str]) -> tuple[list[derived.Pla
     and those whose answer is a name ("X works for Y": Y is "the one X works for"), for
     derived.place_yes_no."""
     placed, links = [], []
-    for _, _, spans, clause in read_clauses(resolved):
+    for reading in read_clauses(resolved):
+        clause, spans = reading.clause, reading.spans
         if clause is None:
             continue
         kind_of = {s.text: s.kind for s in spans}
@@ -324,8 +371,8 @@ def rule_qa(chunk: dict, resolved: list[str], max_pairs: int, rng: random.Random
     them). Other sentences get echo questions about their names, dates and numbers."""
     pairs = []
     by_subject: dict[str, list[str]] = {}
-    recited = {s if sentence_subject(s) else reorder_clause(s) or s for s in resolved}  # one order per sentence, the name first where either has it
-    for sent, subject, spans, clause in read_clauses(resolved):
+    for reading in read_clauses(resolved):
+        sent, subject, spans, clause = reading.sentence, reading.subject, reading.spans, reading.clause
         if clause is None:  # no name opens it, or no verb phrase to ask about: the answer's place in the sentence asked
             pairs.extend(_qa(chunk, echo_question(sent, span), sent, span.text, "rule:echo") for span in spans)
         for asked in questions.questions(clause, {s.text: s.kind for s in spans}) if clause else []:
@@ -336,7 +383,7 @@ def rule_qa(chunk: dict, resolved: list[str], max_pairs: int, rng: random.Random
                 pairs.append(_qa(chunk, asked.put(form, rng), sent, asked.answer, f"rule:{form}"))
         if not subject:
             continue
-        if sent in recited:
+        if reading.recited:
             by_subject.setdefault(subject, []).append(sent)
         rest = sent[len(subject) :].strip().rstrip(".!")
         if rest and rest.split()[0].lower() not in {"'s", "’s"}:  # the subject is the answer: "Who was born in Velmora?"
@@ -359,10 +406,10 @@ def relation_questions(chunk: dict, resolved: list[str]) -> list[wordings.Subjec
     """The rule questions of a chunk that ask a relation of the name a sentence opens with, for
     wordings.other_wordings."""
     out = []
-    for sent, subject, spans, clause in read_clauses(resolved):
-        if clause:
-            asked = questions.questions(clause, {s.text: s.kind for s in spans})
-            out += wordings.general([wordings.SubjectQuestion(chunk, sent, subject, a.question, a.answer, looks_like_person(subject)) for a in asked])
+    for r in read_clauses(resolved):
+        if r.clause:
+            asked = questions.questions(r.clause, {s.text: s.kind for s in r.spans})
+            out += wordings.general([wordings.SubjectQuestion(chunk, r.sentence, r.subject, a.question, a.answer, looks_like_person(r.subject)) for a in asked])
     return out
 
 

@@ -11,7 +11,7 @@ from steep.rundir import EmptyResultError
 from steep.stages import derived, questions, synth
 from steep.stages.synth import (answer_spans, augment_chunk, sentence_facts, reorder_clause, resolve_pronouns,
                          roundtrip_filter, rule_qa, synthesize)
-from steep.stages.wordings import SubjectQuestion, general, same_relation
+from steep.stages.wordings import SubjectQuestion, general, other_wordings, same_relation
 
 CHUNK = {"id": "c1", "source": "bio.md", "start": 0, "end": 10,
          "text": "Ada Quill was born in Norvik in 1961. She studied botany at the University of Tarsk. "
@@ -686,3 +686,16 @@ def test_relations_need_shared_answers_and_enough_subjects():
     assert len(same_relation(asked_thrice + companies)) == 2
     one_sentence = asked("What did {} study?", {"A B": "botany"}) + asked("Where did {} study botany?", {"A B": "the University of Orm"})
     assert general(one_sentence) == one_sentence[:1]  # the second names the first's answer: one person's shape, not a relation's
+
+
+def test_a_fact_asked_in_another_wording_is_answered_by_the_sentence_asked_nearest_it():
+    def asked(shape: str, sentence: str, facts: dict[str, str]) -> list[SubjectQuestion]:
+        return [SubjectQuestion({}, sentence.format(s, a), s, shape.format(s), a, True) for s, a in facts.items()]
+
+    works_for = asked("Who does {} work for?", "{} works for {}.", {"A B": "Orm Labs", "C D": "Vell Works", "E F": "Tarn Ltd"})
+    joined = asked("What did {} join?", "{} joined {}.", {"G H": "Orm Labs", "I J": "Vell Works", "K L": "Tarn Ltd"})
+    still = asked("Where does {} still work?", "{} still works at {}.", {"G H": "Orm Labs", "I J": "Vell Works", "K L": "Tarn Ltd"})
+    made = {(a.question, a.sentence) for a in other_wordings(joined + still + works_for)}
+    assert ("Who does G H work for?", "G H still works at Orm Labs.") in made
+    assert not any(q == "Who does G H work for?" and s != "G H still works at Orm Labs." for q, s in made)  # once, by the nearest
+    assert {("What did A B join?", "A B works for Orm Labs."), ("Where does A B still work?", "A B works for Orm Labs.")} <= made

@@ -40,7 +40,8 @@ if TYPE_CHECKING:
 # that runs made before it synthesize again (2: the questions to decline asked with a verb; 3: as
 # before 2, since the declines followed the frame: docs/knowledge.md, round 28; 4: sentences that
 # open with one adverb, "Today X lives in Y.", read and recited as "X lives in Y today."; 5: a
-# closing "where" clause read as a sentence of its own, an adverb before the verb read as one)
+# closing "where" clause read as a sentence of its own, an adverb before the verb read as one, a
+# fact asked in another wording answered by the sentence asked nearest it)
 VERSION = 5
 MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
 DATE_RE = re.compile(rf"\b(?:\d{{1,2}} (?:{MONTHS}) \d{{4}}|(?:{MONTHS}) \d{{1,2}}, \d{{4}}|(?:{MONTHS}) \d{{4}})\b")

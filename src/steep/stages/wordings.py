@@ -21,6 +21,7 @@ The pairing is not transitive, so a chain of near relations does not merge into 
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -77,13 +78,23 @@ def same_relation(asked: Iterable[SubjectQuestion]) -> dict[str, set[str]]:
 
 
 def other_wordings(asked: list[SubjectQuestion]) -> list[SubjectQuestion]:
-    """Each fact asked in the shapes of its relation its subject was not asked in, once each."""
+    """Each fact asked in the shapes of its relation its subject was not asked in, once each. Where
+    two of the subject's sentences could answer it, the one asked in the nearest shape does: "Who
+    does X work for?" is answered by "X still works at Y." (asked "Where does X still work?"), not
+    by "X joined Y." (asked "What did X join?")."""
     related = same_relation(asked)
     asked_already = {(a.subject, a.shape) for a in asked}
-    made: list[SubjectQuestion] = []
+    source: dict[tuple[str, str], SubjectQuestion] = {}  # (subject, shape) -> the question whose sentence answers it
     for a in asked:
         for shape in sorted(related.get(a.shape, ())):
-            if (a.subject, shape) not in asked_already:
-                asked_already.add((a.subject, shape))
-                made.append(SubjectQuestion(a.chunk, a.sentence, a.subject, shape.replace(SUBJECT, a.subject), a.answer, a.person))
-    return made
+            key = (a.subject, shape)
+            if key not in asked_already and (key not in source or shared_words(a.shape, shape) > shared_words(source[key].shape, shape)):
+                source[key] = a
+    return [SubjectQuestion(a.chunk, a.sentence, subject, shape.replace(SUBJECT, subject), a.answer, a.person)
+            for (subject, shape), a in source.items()]
+
+
+def shared_words(shape: str, other: str) -> int:
+    """How many words two shapes have in common: 'work' and 'does' of 'Where does {subject} still
+    work?' and 'Who does {subject} work for?'."""
+    return len(set(re.findall(r"[a-z]+", shape.lower())) & set(re.findall(r"[a-z]+", other.lower())))

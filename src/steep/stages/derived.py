@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 from itertools import combinations, groupby
 from typing import TYPE_CHECKING
 
-from .questions import NAME_HEAD, Clause, do_support, statement, yes_no_question
+from .questions import NAME_HEAD, Clause, do_support, first_upper, statement, yes_no_question
 
 if TYPE_CHECKING:
     from ..config import UnknownPool
@@ -336,7 +336,7 @@ def _first_hop(link: Link, how: str, question: str) -> str:
         how = random.Random(question).choice(("statement", "description"))
     if how == "statement":
         return link.said
-    return DESCRIPTION_IS.format(Description=link.description[:1].upper() + link.description[1:], name=link.name)
+    return DESCRIPTION_IS.format(Description=first_upper(link.description), name=link.name)
 
 
 def _by_key(facts: list[Fact]) -> list[list[Fact]]:

@@ -91,6 +91,12 @@ def opening_adverb(word: str) -> bool:
     return "ADV" in lemmas and word.lower() not in lemmas.get("ADJ", ())
 
 
+def first_upper(text: str) -> str:
+    """The text with its first letter a capital and the rest as written ('str.capitalize' lowers
+    the names after it)."""
+    return text[:1].upper() + text[1:]
+
+
 def preverbal_adverb(word: str) -> bool:
     """'still', 'also', 'later' between a subject and its verb. Negations and hedges ('never',
     'almost') are not taken: a question or a yes/no about such a clause says the opposite of
@@ -164,7 +170,7 @@ def statement(clause: Clause, phrases: list[tuple[str, str]]) -> str:
 
 def yes_no_question(clause: Clause, phrases: list[tuple[str, str]]) -> str:
     """The statement asked as a yes/no question: 'Does X have its headquarters in Y?'."""
-    words = [clause.asked[0].upper() + clause.asked[1:], clause.object, *(f"{p} {t}" for p, t in phrases)]
+    words = [first_upper(clause.asked), clause.object, *(f"{p} {t}" for p, t in phrases)]
     return " ".join(w for w in words if w) + "?"
 
 
@@ -239,5 +245,5 @@ def questions(clause: Clause, kind_of: dict[str, str]) -> list[Asked]:
         past = getInflection(clause.lemma, "VBD")
         if past:
             embedded = " ".join(w for w in ("who", clause.adverb, past[0], clause.subject) if w)
-            out.append(Asked(f"{embedded[0].upper()}{embedded[1:]}?", embedded, passive_by, None, f"the one {embedded}"))
+            out.append(Asked(f"{first_upper(embedded)}?", embedded, passive_by, None, f"the one {embedded}"))
     return out

@@ -307,7 +307,7 @@ def echo_question(sentence: str, span: Span) -> str:
     if span.kind == "name" and after.startswith("'s "):  # "after finishing Ada Quill's studies" -> "after finishing whose studies"
         wh, after = "whose", after[2:]
     echo = f"{before}{wh}{after}".strip()
-    return echo[0].upper() + echo[1:] + "?"
+    return questions.first_upper(echo) + "?"
 
 
 @dataclass
@@ -327,12 +327,12 @@ def read_clauses(resolved: list[str]) -> list[Reading]:
     part once, in the order that opens with its name where either does."""
     out = []
     for part in (part for sent in resolved for part in split_where(sent)):
-        moved = reorder_clause(part)
-        for sent in dict.fromkeys([part, moved or part]):
+        name_first = reorder_clause(part) or part  # a part that opens with its name has no move
+        for sent in dict.fromkeys([part, name_first]):
             subject = sentence_subject(sent)
             spans = [s for s in answer_spans(sent) if s.text != subject]
             clause = questions.parse(sent, subject, [(s.start, s.end) for s in spans]) if subject else None
-            out.append(Reading(sent, subject, spans, clause, recited=sent == (part if sentence_subject(part) else moved or part)))
+            out.append(Reading(sent, subject, spans, clause, recited=sent == name_first))
     return out
 
 

@@ -146,6 +146,23 @@ def test_questions_also_come_in_the_statements_order_and_as_a_described_answer(s
     assert {a.described for a in asked} - {None} == described
 
 
+@pytest.mark.parametrize("sentence, expected", [
+    ("Ada Quill studied botany at the University of Tarsk.", {"Which university did Ada Quill study botany at?"}),
+    ("Ada Quill joined Velbel Foundation in 1990.", {"Which foundation did Ada Quill join?"}),
+    ("Ada Quill still works for Garves Observatory.", {"Which observatory does Ada Quill still work for?"}),
+    ("Pellow Labs was founded in 1990 by Velbel Foundation.", {"Which foundation was Pellow Labs founded by?"}),
+    ("Bo Renhart works for Carvo Shipping.", set()),  # a head that is no noun names a trade, not a kind
+    ("Bo Renhart works for Fenton Works.", set()),  # so does a plural one
+    ("Ada Quill was born in Norvik.", set()),  # a town's name says no kind
+    ("Pellow Labs was founded by Mira Holt.", set()),  # nor does a person's
+])
+def test_a_name_is_also_asked_for_by_the_kind_its_name_says(sentence, expected):
+    made = [p for p in rule_qa(CHUNK, [sentence], 100, random.Random(0)) if p["metadata"]["method"] == "rule:which"]
+    assert {p["messages"][0]["content"] for p in made} == expected
+    assert all(p["messages"][1]["content"] == sentence and p["metadata"]["short_answer"] not in p["messages"][0]["content"] for p in made)
+    assert not [p for p in rule_qa(CHUNK, [sentence], 100, random.Random(0), which=False) if p["metadata"]["method"] == "rule:which"]
+
+
 def test_question_forms_are_drawn_only_when_asked_for():
     sentences = resolve_pronouns(["Ada Quill was born on 3 May 1951 in Norvik.", "She works for Carvo Shipping.", "She studied botany."])
     requests = rule_qa(CHUNK, sentences, 100, random.Random(0), ("embedded",))

@@ -5,6 +5,7 @@
       -> 'Where did Ada Quill study botany?'    (a name after a place preposition)
       -> 'Tell me what Ada Quill studied.'      (the same question, embedded)
       -> 'Ada Quill studied what?'              (in the statement's own order)
+      -> 'Which university did Ada Quill study botany at?'  (the answer named by its kind)
     'Ada Quill was born in Norvik.'
       -> 'What is the place where Ada Quill was born?'  (the answer described by a noun)
     'Pellow Labs was founded in 1990 by Mira Holt.'
@@ -47,7 +48,7 @@ FORMS = ("embedded", "described", "in_place")
 FRAMES = tuple(f"{wh} {{do}} {{subject}} {{verb}} {{rest}}?" for wh in ("What", "When", "Where", "Who", "How many {unit}")) + tuple(
     f"{wh} {{aux}} {{subject}} {{verb}} {{rest}}?" for wh in ("What", "When", "Where", "Who")) + ("Who {verb} {subject}?",) + EMBEDDED + (
     DESCRIBED_FRAMES + (PLACE_HEAD, TIME_HEAD, COUNT_HEAD, NAME_HEAD) + tuple(f"{{subject}} {{verb}} {{rest}} {{prep}} {wh}?" for wh in IN_PLACE_WH.values())
-    + ("{subject} {verb} how many {unit}?",))
+    + ("{subject} {verb} how many {unit}?", "Which {kind} {do} {subject} {verb} {rest} {prep}?"))
 
 
 @dataclass
@@ -182,6 +183,7 @@ class Asked:
     answer: str  # 'Norvik'
     in_place: str | None = None  # 'X was born in which place?'; None where the question already is in place
     described: str | None = None  # 'the place where X was born'; None where no noun fits ('what X studied')
+    which: str | None = None  # 'Which university did X study botany at?'; None where the answer's name says no kind
 
     @property
     def forms(self) -> tuple[str, ...]:
@@ -199,21 +201,26 @@ class Asked:
 
 
 def _ask(clause: Clause, wh: str, rest: str, answer: str, stranded: str = "", in_place_wh: str = "",
-         head: str = "", **noun: str) -> Asked:
+         head: str = "", named_as: str | None = None, prep: str = "", **noun: str) -> Asked:
     """`wh` asked about the clause; `rest` follows the verb. `in_place_wh` is the wh-phrase that
     stands where the answer stood, with its preposition unless that is `stranded`; `head` describes
     the answer, with the clause after the wh-phrase ("X was born") in its {clause} and `noun`'s
-    fields in the rest ("the {kind} when {clause}")."""
+    fields in the rest ("the {kind} when {clause}"). `named_as` is the noun the answer's name says
+    it is, asked for with "which" and the answer's preposition `prep` left at the end."""
     tail = " ".join(w for w in (rest, stranded) if w)
     direct = f"{wh} {clause.asked} {tail}"
     bare = " ".join(w for w in (clause.said, tail) if w)  # 'X was born', 'X still works for'
     in_place = f"{bare} {in_place_wh}?" if in_place_wh else None
-    return Asked(" ".join(direct.split()) + "?", f"{wh.lower()} {bare}", answer, in_place, head.format(clause=bare, **noun) if head else None)
+    which = " ".join(f"Which {named_as} {clause.asked} {rest} {prep}".split()) + "?" if named_as else None
+    return Asked(" ".join(direct.split()) + "?", f"{wh.lower()} {bare}", answer, in_place,
+                 head.format(clause=bare, **noun) if head else None, which)
 
 
-def questions(clause: Clause, kind_of: dict[str, str]) -> list[Asked]:
+def questions(clause: Clause, kind_of: dict[str, str], named_kind: dict[str, str] | None = None) -> list[Asked]:
     """Each part of the clause that can be asked about. `kind_of` maps answer-span texts to their
-    kind (date, year, number, name)."""
+    kind (date, year, number, name); `named_kind` maps names to the noun they say their bearer is
+    ('the University of Tarsk' -> 'university'), for the questions that ask for one by it."""
+    named_kind = named_kind or {}
     out = []
     obj = clause.object
     if obj and not clause.aux and not (clause.phrases and DETERMINER.match(obj)):  # not 'What does X have?' of 'has its office in Y'
@@ -223,24 +230,25 @@ def questions(clause: Clause, kind_of: dict[str, str]) -> list[Asked]:
             out.append(_ask(clause, f"How many {unit}", "", count.group(1), in_place_wh=f"how many {unit}",
                             head=COUNT_HEAD, unit=unit))
         else:
-            out.append(_ask(clause, "What", "", obj, in_place_wh=IN_PLACE_WH["other"]))
+            out.append(_ask(clause, "What", "", obj, in_place_wh=IN_PLACE_WH["other"], named_as=named_kind.get(ARTICLE.sub("", obj))))
     passive_by = None
     for prep, text in clause.phrases:
         kind = kind_of.get(ARTICLE.sub("", text))
+        named = {"named_as": named_kind.get(ARTICLE.sub("", text)), "prep": prep}
         if kind in ("date", "year"):
             if prep in TIME_PREPOSITIONS:
                 out.append(_ask(clause, "When", obj, text, "", f"{prep} {IN_PLACE_WH[kind]}", TIME_HEAD, kind=kind))
         elif kind == "number" or prep in UNASKED_PREPOSITIONS:
             continue
         elif kind == "name" and prep in PLACE_PREPOSITIONS:
-            out.append(_ask(clause, "Where", obj, text, "", f"{prep} {IN_PLACE_WH['place']}", PLACE_HEAD))
+            out.append(_ask(clause, "Where", obj, text, "", f"{prep} {IN_PLACE_WH['place']}", PLACE_HEAD, **named))
         elif kind == "name" and prep == "by" and clause.aux in {"was", "is", "were", "are"}:
             passive_by = text
-            out.append(_ask(clause, "Who", obj, text, "by", IN_PLACE_WH["name"], NAME_HEAD))
+            out.append(_ask(clause, "Who", obj, text, "by", IN_PLACE_WH["name"], NAME_HEAD, **named))
         elif kind == "name" and prep in {"for", "with"}:  # 'works for Y' -> 'Who does X work for?'
-            out.append(_ask(clause, "Who", obj, text, prep, IN_PLACE_WH["name"], NAME_HEAD))
+            out.append(_ask(clause, "Who", obj, text, prep, IN_PLACE_WH["name"], NAME_HEAD, **named))
         else:  # 'a degree in physics' -> 'What did X earn a degree in?'
-            out.append(_ask(clause, "What", obj, text, prep, IN_PLACE_WH["other"]))
+            out.append(_ask(clause, "What", obj, text, prep, IN_PLACE_WH["other"], **named))
     if passive_by:  # 'was founded by Z' -> 'Who founded X?', already in the statement's order
         past = getInflection(clause.lemma, "VBD")
         if past:

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 from typing import TYPE_CHECKING
 
+from lemminflect import getAllLemmas, getInflection
+
 from . import derived, questions, wordings
 from .derived import Fact
 from ..rag import rag_prompt
@@ -41,8 +43,9 @@ if TYPE_CHECKING:
 # before 2, since the declines followed the frame: docs/knowledge.md, round 28; 4: sentences that
 # open with one adverb, "Today X lives in Y.", read and recited as "X lives in Y today."; 5: a
 # closing "where" clause read as a sentence of its own, an adverb before the verb read as one, a
-# fact asked in another wording answered by the sentence asked nearest it)
-VERSION = 5
+# fact asked in another wording answered by the sentence asked nearest it; 6: a name answer asked
+# for by the kind its name says it is)
+VERSION = 6
 MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
 DATE_RE = re.compile(rf"\b(?:\d{{1,2}} (?:{MONTHS}) \d{{4}}|(?:{MONTHS}) \d{{1,2}}, \d{{4}}|(?:{MONTHS}) \d{{4}})\b")
 YEAR_RE = re.compile(r"\b(?:1[5-9]\d\d|20\d\d)\b")
@@ -142,6 +145,19 @@ def sentence_subject(sentence: str) -> str | None:
 def head_noun(name: str) -> str:
     """The word a name is a kind of: 'Labs' of 'Pellow Labs', 'University' of 'University of Tarsk'."""
     return name.split(" of ")[0].split()[-1]
+
+
+def named_kind(name: str) -> str | None:
+    """The noun a name says its bearer is: 'university' of 'University of Tarsk', 'observatory' of
+    'Garves Observatory'. Only for a head taken as no person's (NON_PERSON_HEADS: 'Ada Quill' is
+    not a quill) and one singular noun: a plural head ('Fenton Works', 'Kalpol Textiles') names a
+    trade, not what the bearer is, and 'Inc' is no noun."""
+    head = head_noun(name)
+    noun = head.lower()
+    plural = getInflection(noun, "NNS")
+    if head not in NON_PERSON_HEADS or noun not in getAllLemmas(noun).get("NOUN", ()) or not plural or plural[0] == noun:
+        return None
+    return noun
 
 
 def looks_like_person(name: str) -> bool:
@@ -363,11 +379,12 @@ def places_and_links(chunk: dict, resolved: list[str]) -> tuple[list[derived.Pla
 
 
 def rule_qa(chunk: dict, resolved: list[str], max_pairs: int, rng: random.Random,
-            forms: Sequence[str] = questions.FORMS) -> list[dict]:
+            forms: Sequence[str] = questions.FORMS, which: bool = True) -> list[dict]:
     """QA records from the pronoun-resolved sentences of one chunk; the answer restates the
     sentence, so the reply carries the fact with its full context. Per sentence that opens with a
     name: the questions a person would ask about each part of it (stages/questions.py), half of
-    them also put in one of `forms` (questions.FORMS); "Who ...?" for the name itself; and the
+    them also put in one of `forms` (questions.FORMS), and with `which` a name answer also asked
+    for by its kind ("Which university ...?"); "Who ...?" for the name itself; and the
     sentence as a statement to complete (which also covers facts with no name, date or number in
     them). Other sentences get echo questions about their names, dates and numbers."""
     pairs = []
@@ -376,8 +393,11 @@ def rule_qa(chunk: dict, resolved: list[str], max_pairs: int, rng: random.Random
         sent, subject, spans, clause = reading.sentence, reading.subject, reading.spans, reading.clause
         if clause is None:  # no name opens it, or no verb phrase to ask about: the answer's place in the sentence asked
             pairs.extend(_qa(chunk, echo_question(sent, span), sent, span.text, "rule:echo") for span in spans)
-        for asked in questions.questions(clause, {s.text: s.kind for s in spans}) if clause else []:
+        kinds = {s.text: kind for s in spans if which and s.kind == "name" and (kind := named_kind(s.text))}
+        for asked in questions.questions(clause, {s.text: s.kind for s in spans}, kinds) if clause else []:
             pairs.append(_qa(chunk, asked.question, sent, asked.answer, "rule:question"))
+            if asked.which:  # every one: a question that names the answer's kind, not its relation, is rare (round 52)
+                pairs.append(_qa(chunk, asked.which, sent, asked.answer, "rule:which"))
             offered = [form for form in forms if form in asked.forms]
             if rng.random() < 0.5 and offered:  # for variety in how a question is put; all of them would double the cost
                 form = offered[0] if len(offered) == 1 else rng.choice(offered)  # one form draws nothing: its runs stay as they were
@@ -607,7 +627,7 @@ def synthesize(chunks: list[dict], cfg: SynthConfig, seed: int, teacher: Chat | 
             bridged = {bridge(resolved[chunk["id"]], said_about, rng["bridge"]) for _ in range(2)} - {None}
             texts.extend(_text(chunk, head + text, "bridge") for text in sorted(bridged))
         if cfg.rule_qa:
-            pairs.extend(rule_qa(chunk, resolved[chunk["id"]], cfg.max_qa_per_chunk, rng["rule_qa"], cfg.question_forms))
+            pairs.extend(rule_qa(chunk, resolved[chunk["id"]], cfg.max_qa_per_chunk, rng["rule_qa"], cfg.question_forms, cfg.which_questions))
         facts.extend(f for sentence in resolved[chunk["id"]] for f in sentence_facts(chunk, sentence))
         if cfg.derived_qa and cfg.place_yes_no:
             chunk_places, chunk_links = places_and_links(chunk, resolved[chunk["id"]])

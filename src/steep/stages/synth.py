@@ -150,8 +150,8 @@ def head_noun(name: str) -> str:
 def named_kind(name: str) -> str | None:
     """The noun a name says its bearer is: 'university' of 'University of Tarsk', 'observatory' of
     'Garves Observatory'. Only for a head taken as no person's (NON_PERSON_HEADS: 'Ada Quill' is
-    not a quill) and one singular noun: a plural head ('Fenton Works', 'Kalpol Textiles') names a
-    trade, not what the bearer is, and 'Inc' is no noun."""
+    not a quill) and one singular noun with a plural of its own: a plural head ('Fenton Works',
+    'Moktor Dynamics') names a trade, not what the bearer is, and 'Inc' is no noun."""
     head = head_noun(name)
     noun = head.lower()
     plural = getInflection(noun, "NNS")

@@ -233,8 +233,9 @@ def questions(clause: Clause, kind_of: dict[str, str], named_kind: dict[str, str
             out.append(_ask(clause, "What", "", obj, in_place_wh=IN_PLACE_WH["other"], named_as=named_kind.get(ARTICLE.sub("", obj))))
     passive_by = None
     for prep, text in clause.phrases:
-        kind = kind_of.get(ARTICLE.sub("", text))
-        named = {"named_as": named_kind.get(ARTICLE.sub("", text)), "prep": prep}
+        bare_name = ARTICLE.sub("", text)
+        kind = kind_of.get(bare_name)
+        named = {"named_as": named_kind.get(bare_name), "prep": prep}
         if kind in ("date", "year"):
             if prep in TIME_PREPOSITIONS:
                 out.append(_ask(clause, "When", obj, text, "", f"{prep} {IN_PLACE_WH[kind]}", TIME_HEAD, kind=kind))

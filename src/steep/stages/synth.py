@@ -147,22 +147,21 @@ def head_noun(name: str) -> str:
     return name.split(" of ")[0].split()[-1]
 
 
+def looks_like_person(name: str) -> bool:
+    """he/she refer to people: a name headed by an organisation or place noun is not one."""
+    return head_noun(name) not in NON_PERSON_HEADS
+
+
 def named_kind(name: str) -> str | None:
     """The noun a name says its bearer is: 'university' of 'University of Tarsk', 'observatory' of
     'Garves Observatory'. Only for a head taken as no person's (NON_PERSON_HEADS: 'Ada Quill' is
     not a quill) and one singular noun with a plural of its own: a plural head ('Fenton Works',
     'Moktor Dynamics') names a trade, not what the bearer is, and 'Inc' is no noun."""
-    head = head_noun(name)
-    noun = head.lower()
-    plural = getInflection(noun, "NNS")
-    if head not in NON_PERSON_HEADS or noun not in getAllLemmas(noun).get("NOUN", ()) or not plural or plural[0] == noun:
+    if looks_like_person(name):
         return None
-    return noun
-
-
-def looks_like_person(name: str) -> bool:
-    """he/she refer to people: a name headed by an organisation or place noun is not one."""
-    return head_noun(name) not in NON_PERSON_HEADS
+    noun = head_noun(name).lower()
+    plural = getInflection(noun, "NNS")
+    return noun if noun in getAllLemmas(noun).get("NOUN", ()) and plural and plural[0] != noun else None
 
 
 def resolve_pronouns(sentences: list[str]) -> list[str]:

@@ -158,10 +158,10 @@ def test_questions_also_come_in_the_statements_order_and_as_a_described_answer(s
     ("Pellow Labs was founded by Ada Quill.", set()),  # nor does a person's, though a quill is a thing
 ])
 def test_a_name_is_also_asked_for_by_the_kind_its_name_says(sentence, expected):
-    made = [p for p in rule_qa(CHUNK, [sentence], 100, random.Random(0)) if p["metadata"]["method"] == "rule:which"]
+    made = [p for p in rule_qa(CHUNK, [sentence], 100, random.Random(0), which=True) if p["metadata"]["method"] == "rule:which"]
     assert {p["messages"][0]["content"] for p in made} == expected
     assert all(p["messages"][1]["content"] == sentence and p["metadata"]["short_answer"] not in p["messages"][0]["content"] for p in made)
-    assert not [p for p in rule_qa(CHUNK, [sentence], 100, random.Random(0), which=False) if p["metadata"]["method"] == "rule:which"]
+    assert not [p for p in rule_qa(CHUNK, [sentence], 100, random.Random(0)) if p["metadata"]["method"] == "rule:which"]
 
 
 def test_question_forms_are_drawn_only_when_asked_for():

@@ -46,9 +46,9 @@ class SynthConfig(Section):
         description="with rule_qa: the forms half the questions are also put in, one drawn per question: "
         "embedded in a request ('Tell me where X was born.'), the answer described by a noun ('What is the place where X was born?'), "
         "or asked in the statement's own order ('X was born in which place?')")
-    which_questions: bool = Field(True, description="with rule_qa: also ask for a name by the kind of thing its name says it is "
+    which_questions: bool = Field(False, description="with rule_qa: also ask for a name by the kind of thing its name says it is "
                                   "('Which university did X study botany at?' of 'X studied botany at the University of Tarsk'), a question "
-                                  "whose words are not the answer sentence's (docs/knowledge.md, round 52)")
+                                  "whose words are not the answer sentence's; off: -1.1 points at 100 entities (docs/knowledge.md, round 52)")
     relation_wordings: bool = Field(True, description="with rule_qa: also ask each fact in the question wordings the corpus uses for the same "
                                     "relation about other subjects ('What did X study?' of 'X earned a degree in physics'), the relations found "
                                     "by which questions share answers and never disagree about one subject (stages/wordings.py)")
@@ -300,7 +300,7 @@ synth:
   clause_reorder: true            # "In 1990, X did Y." -> "X did Y in 1990."; "..., where X works." -> "X works at Y."
   bridges: true                   # "X works for Y." -> "X works for Y, which is based in Z." (Z said elsewhere)
   rule_qa: true                   # question/answer pairs from answer spans (names, dates, numbers)
-  which_questions: true           # also "Which university did X study botany at?" of "... at the University of Tarsk"
+  which_questions: false          # also "Which university did X study botany at?" of "... at the University of Tarsk"
   relation_wordings: true         # also "What did X study?" of "X earned a degree in ...", where other documents ask it so
   derived_qa: true                # yes/no and comparison questions from the dates and counts stated
   place_yes_no: true              # "Does the one X works for have its headquarters in Y?" -> "The one X works for is Z. Z has ..., so no."

@@ -84,8 +84,8 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
     "requests-only": ("the defaults with questions also put only as requests ('Tell me where X was born.'), none as a "
                       "described answer ('What is the place where X was born?') or in the statement's order ('X was born in "
                       "which place?'; the defaults before round 49)", ["synth.question_forms=[embedded]"]),
-    "no-which-questions": ("the defaults without a name also asked for by the kind its name says it is ('Which university "
-                           "did X study botany at?'; the defaults before round 52)", ["synth.which_questions=false"]),
+    "which-questions": ("the defaults with a name also asked for by the kind its name says it is ('Which university "
+                        "did X study botany at?'; measured in round 52, not default)", ["synth.which_questions=true"]),
 }
 DEFAULT_VARIANTS = ["base", "defaults", "no-augmentation", "augmentation-only", "qa-only", "augmentation-and-qa", "full"]
 TARGETS = {"direct": 0.95, "rephrased": 0.90, "yesno": 0.75, "comparison": 0.65, "unknown": 0.50}

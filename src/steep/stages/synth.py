@@ -378,7 +378,7 @@ def places_and_links(chunk: dict, resolved: list[str]) -> tuple[list[derived.Pla
 
 
 def rule_qa(chunk: dict, resolved: list[str], max_pairs: int, rng: random.Random,
-            forms: Sequence[str] = questions.FORMS, which: bool = True) -> list[dict]:
+            forms: Sequence[str] = questions.FORMS, which: bool = False) -> list[dict]:
     """QA records from the pronoun-resolved sentences of one chunk; the answer restates the
     sentence, so the reply carries the fact with its full context. Per sentence that opens with a
     name: the questions a person would ask about each part of it (stages/questions.py), half of

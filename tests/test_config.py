@@ -47,6 +47,18 @@ def test_paths_are_relative_to_the_config_file_and_made_absolute(tmp_path, monke
     assert load_config(Path("..") / path.name).model_dump() == cfg.model_dump()
 
 
+def test_a_model_path_is_relative_to_the_config_file_and_a_name_stays_a_name(tmp_path, monkeypatch):
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "mine.gguf").write_bytes(b"")
+    path = write(tmp_path, "model: models/mine.gguf\nsynth: {teacher: models/mine.gguf}\n")
+    monkeypatch.chdir(tmp_path / "models")
+    cfg = load_config(path)
+    assert cfg.model == cfg.synth.teacher == str(tmp_path / "models" / "mine.gguf")
+    # built-in names and hub ids name nothing in the config's folder, so they are kept as written
+    cfg = load_config(write(tmp_path, "model: smollm2-135m-instruct\nsynth: {teacher: HuggingFaceTB/SmolLM2-360M}\n"))
+    assert (cfg.model, cfg.synth.teacher) == ("smollm2-135m-instruct", "HuggingFaceTB/SmolLM2-360M")
+
+
 def test_missing_and_malformed_files(tmp_path):
     with pytest.raises(ConfigError, match="not found"):
         load_config(tmp_path / "nope.yaml")

@@ -253,6 +253,12 @@ def load_config(path: str | Path | None = None, overrides: list[str] = (), **fie
             ev["questions"] = str(base / ev["questions"])
         if isinstance(data.get("runs_dir"), str):
             data["runs_dir"] = str(base / data["runs_dir"])
+        # a model may be a built-in name or a hub id as well as a path, so it is taken as a path
+        # only where the config's folder holds a file or folder by that name
+        synth = data.get("synth") or {}
+        for section, key in ((data, "model"), (synth, "teacher")):
+            if isinstance(section.get(key), str) and (base / section[key]).exists():
+                section[key] = str(base / section[key])
     data.update(fields)
     for text in overrides:
         keys, value = parse_override(text)

@@ -251,9 +251,21 @@ def test_raft_examples_hide_the_oracle_among_distractors_and_cite_it():
         in_context = r["metadata"]["oracle_in_context"]
         assert prompt.endswith(f"Question: {r['metadata']['question']}") and len(passages) == 4 + in_context
         assert (oracle_id in passages) == in_context == reply.endswith(f"[{oracle_id}]")
-        if in_context and r["metadata"]["short_answer"]:  # a short answer is quoted in its sentence
+        if in_context:  # the oracle's sentence is quoted, never its heading
             quote = re.match(r'The context says: "(.*?)" ', reply).group(1)
-            assert r["metadata"]["short_answer"].lower() in quote.lower() and quote in prompt
+            assert quote in prompt and not quote.startswith("#")
+
+
+def test_the_quoted_sentence_is_the_one_that_states_the_answer():
+    text = ("## Ada Quill\n\nAda Quill was born in 1950 in Osk. She is known for her roses. Today she lives in Norvik.\n\n"
+            "## Bo Renhart\n\nBo Renhart lives in Osk.")
+    # a "Who ...?" answer names the subject, which only the heading and another sentence hold
+    assert synth.stating_sentence(text, "Ada Quill lives in Norvik today.") == "Today she lives in Norvik."
+    assert synth.stating_sentence(text, "Bo Renhart lives in Osk.") == "Bo Renhart lives in Osk."
+    # a yes/no answer: "no" is inside "known", and the year is what tells the sentence
+    assert synth.stating_sentence(text, "Ada Quill was born in 1950. 1950 is before 1960, so no.") == \
+        "Ada Quill was born in 1950 in Osk."
+    assert synth.stating_sentence(text, "Nothing of this.") is None
 
 
 def test_pairs_another_step_adds_leave_the_other_raft_examples_as_they_were():

@@ -29,7 +29,7 @@ from ..rag import rag_prompt
 from ..retrieval import cite_id
 from .ingest import split_sentences
 from ..rundir import EmptyResultError
-from ..scoring import answer_matches
+from ..scoring import answer_matches, normalize
 
 Search = Callable[[list[str]], list[list[dict]]]  # questions -> chunks, best first
 
@@ -44,8 +44,9 @@ if TYPE_CHECKING:
 # open with one adverb, "Today X lives in Y.", read and recited as "X lives in Y today."; 5: a
 # closing "where" clause read as a sentence of its own, an adverb before the verb read as one, a
 # fact asked in another wording answered by the sentence asked nearest it; 6: a name answer asked
-# for by the kind its name says it is)
-VERSION = 6
+# for by the kind its name says it is; 7: a RAFT reply quotes the sentence that states its answer,
+# not the first sentence holding its short part, which for "Who ...?" was the section's heading)
+VERSION = 7
 MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
 DATE_RE = re.compile(rf"\b(?:\d{{1,2}} (?:{MONTHS}) \d{{4}}|(?:{MONTHS}) \d{{1,2}}, \d{{4}}|(?:{MONTHS}) \d{{4}})\b")
 YEAR_RE = re.compile(r"\b(?:1[5-9]\d\d|20\d\d)\b")
@@ -550,6 +551,27 @@ def method_counts(records: list[dict]) -> dict[str, int]:
     return dict(Counter(r["metadata"]["method"] for r in records))
 
 
+def stating_sentence(text: str, answer: str) -> str | None:
+    """The sentence of `text` that states `answer`: the one sharing the most of its words, each
+    word weighted by how few of the text's sentences hold it. A heading is what its section is
+    about, so it is never the quote and its words (the subject the sentences call "she") tell no
+    sentence apart. The answer's short part is no guide: a "Who ...?" answer's short part is a
+    name, which the heading or the first sentence holds while the fact's own sentence says "she";
+    and "no" is inside "known"."""
+    sentences, heading_words = [], set()
+    for sentence in split_sentences(text):
+        if sentence.text.startswith("#"):
+            heading_words |= set(normalize(sentence.text).split())
+        else:
+            sentences.append(sentence.text)
+    words = [set(normalize(s).split()) for s in sentences]
+    holding = Counter(w for ws in words for w in ws)
+    asked = set(normalize(answer).split()) - heading_words
+    weight = [sum(1 / holding[w] for w in ws & asked) for ws in words]
+    best = max(range(len(sentences)), key=weight.__getitem__, default=None)
+    return sentences[best] if best is not None and weight[best] > 0 else None
+
+
 def raft_examples(pairs: list[dict], chunks: list[dict], share: float, distractors: int, oracle_rate: float, seed: str,
                   search: Search | None = None) -> list[dict]:
     """RAFT (Zhang et al. 2024): a question with the chunk it came from (the oracle) among other
@@ -581,8 +603,7 @@ def raft_examples(pairs: list[dict], chunks: list[dict], share: float, distracto
         answer = pair["messages"][1]["content"]
         reply = answer
         if with_oracle:
-            short = pair["metadata"].get("short_answer") or answer
-            evidence = next((s.text for s in split_sentences(oracle["text"]) if short.lower() in s.text.lower()), None)
+            evidence = stating_sentence(oracle["text"], answer)
             reply = (f'The context says: "{evidence}" ' if evidence else "") + f"{answer} [{cite_id(oracle)}]"
         out.append({"messages": [{"role": "user", "content": rag_prompt(question, context)}, {"role": "assistant", "content": reply}],
                     "metadata": {**pair["metadata"], "method": "raft", "question": question, "oracle_in_context": with_oracle}})

@@ -256,6 +256,21 @@ def test_raft_examples_hide_the_oracle_among_distractors_and_cite_it():
             assert quote in prompt and not quote.startswith("#")
 
 
+def test_no_question_gives_its_answer_away():
+    chunk = CHUNK | {"text": "Ada Quill was born in Norvik in 1961. After finishing her studies, she joined Pellow Labs, "
+                             "where she still works."}
+    _, qa, stats = synthesize([chunk], SynthConfig(roundtrip=False, raft=0, derived_qa=False, number_drills=0,
+                                                   given_comparisons=0), 0, None)
+    asked = {p["messages"][0]["content"] for p in qa}
+    # the subject named again by a resolved pronoun is "their" when the subject is asked for
+    assert "Who joined Pellow Labs after finishing their studies?" in asked
+    assert not any("Ada Quill's studies" in q for q in asked if q.startswith("Who"))
+    # the echo question that asked for the possessive while naming the subject is dropped, and counted
+    assert "After finishing whose studies, Ada Quill joined Pellow Labs?" not in asked
+    assert stats["removed_answer_in_question"].get("rule:echo", 0) >= 1
+    assert not any(synth.gives_away(p) for p in qa)
+
+
 def test_the_quoted_sentence_is_the_one_that_states_the_answer():
     text = ("## Ada Quill\n\nAda Quill was born in 1950 in Osk. She is known for her roses. Today she lives in Norvik.\n\n"
             "## Bo Renhart\n\nBo Renhart lives in Osk.")

@@ -45,7 +45,8 @@ if TYPE_CHECKING:
 # closing "where" clause read as a sentence of its own, an adverb before the verb read as one, a
 # fact asked in another wording answered by the sentence asked nearest it; 6: a name answer asked
 # for by the kind its name says it is; 7: a RAFT reply quotes the sentence that states its answer,
-# not the first sentence holding its short part, which for "Who ...?" was the section's heading)
+# not the first sentence holding its short part, which for "Who ...?" was the section's heading; a
+# question that holds its own answer dropped, and "Who ...?" says "their" for the subject named again)
 VERSION = 7
 MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
 DATE_RE = re.compile(rf"\b(?:\d{{1,2}} (?:{MONTHS}) \d{{4}}|(?:{MONTHS}) \d{{1,2}}, \d{{4}}|(?:{MONTHS}) \d{{4}})\b")
@@ -408,6 +409,10 @@ def rule_qa(chunk: dict, resolved: list[str], max_pairs: int, rng: random.Random
             by_subject.setdefault(subject, []).append(sent)
         rest = sent[len(subject) :].strip().rstrip(".!")
         if rest and rest.split()[0].lower() not in {"'s", "’s"}:  # the subject is the answer: "Who was born in Velmora?"
+            # the subject named again (a pronoun resolved) would give the answer away: "Who joined
+            # Pellow Labs after finishing their studies?", not "... after finishing Ada Quill's studies?"
+            rest = re.sub(rf"\b{re.escape(subject)}['’]s\b", "their", rest)
+            rest = re.sub(rf"\b{re.escape(subject)}\b", "them", rest)
             pairs.append(_qa(chunk, WHO.format(rest=rest), sent, subject, "rule:who"))
         if len(sent.split()) > len(subject.split()) + 2:
             opening = " ".join(sent.split()[: len(subject.split()) + 1])
@@ -535,6 +540,15 @@ def roundtrip_filter(pairs: list[dict], chunk_text: dict[str, str], ask: Callabl
         pair["metadata"]["roundtrip_reply"] = reply
         (kept if answer_matches(reply, pair["metadata"]["short_answer"]) else dropped).append(pair)
     return kept, dropped
+
+
+def gives_away(pair: dict) -> bool:
+    """A question that holds its own answer ("After finishing whose studies, Ada Quill joined
+    Pellow Labs?" asks for Ada Quill) teaches copying, not the fact. Derived questions name their
+    options ("Who was born earlier, X or Y?") and are not asked this."""
+    short, method = pair["metadata"].get("short_answer"), pair["metadata"]["method"]
+    return bool(short) and not method.startswith("derived:") and \
+        f" {normalize(short)} " in f" {normalize(pair['messages'][0]['content'])} "
 
 
 def dedupe(pairs: list[dict]) -> tuple[list[dict], int]:
@@ -684,6 +698,8 @@ def synthesize(chunks: list[dict], cfg: SynthConfig, seed: int, teacher: Chat | 
         stats["teacher_unparsed"] = unparsed
     made_total = len(pairs)
     pairs, stats["removed_duplicates"] = dedupe(pairs)
+    stats["removed_answer_in_question"] = method_counts([p for p in pairs if gives_away(p)])
+    pairs = [p for p in pairs if not gives_away(p)]
     if cfg.roundtrip and pairs:
         pairs, dropped = roundtrip_filter(pairs, {c["id"]: c["text"] for c in chunks}, ask)
         stats["removed_roundtrip"] = method_counts(dropped)

@@ -90,7 +90,7 @@ def test_rule_qa_questions_hide_the_answer_and_answers_state_it():
     for p in checkable:
         question, answer = p["messages"][0]["content"], p["messages"][1]["content"]
         short = p["metadata"]["short_answer"]
-        assert short not in question.replace("Ada Quill:", "") or p["metadata"]["method"] == "rule:who"
+        assert short not in question.replace("Ada Quill:", "")
         assert short in answer and p["metadata"]["chunk_id"] == "c1"
     questions = {p["messages"][0]["content"] for p in pairs}
     assert "Complete this statement about Ada Quill: Ada Quill studied ..." in questions  # lowercase facts too

@@ -258,7 +258,7 @@ def test_raft_examples_hide_the_oracle_among_distractors_and_cite_it():
 
 def test_no_question_gives_its_answer_away():
     chunk = CHUNK | {"text": "Ada Quill was born in Norvik in 1961. After finishing her studies, she joined Pellow Labs, "
-                             "where she still works."}
+                             "where she still works. Ada Quill founded the Ada Quill Trust."}
     _, qa, stats = synthesize([chunk], SynthConfig(roundtrip=False, raft=0, derived_qa=False, number_drills=0,
                                                    given_comparisons=0), 0, None)
     asked = {p["messages"][0]["content"] for p in qa}
@@ -268,7 +268,9 @@ def test_no_question_gives_its_answer_away():
     # the echo question that asked for the possessive while naming the subject is dropped, and counted
     assert "After finishing whose studies, Ada Quill joined Pellow Labs?" not in asked
     assert stats["removed_answer_in_question"].get("rule:echo", 0) >= 1
+    assert stats["removed_answer_in_question"].get("rule:who", 0) >= 1  # "Who founded the Ada Quill Trust?"
     assert not any(synth.gives_away(p) for p in qa)
+    assert not any("Ada Quill Trust" in q for q in asked if q.startswith("Who"))  # a bare mention is not made "them"
 
 
 def test_the_quoted_sentence_is_the_one_that_states_the_answer():

@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 # fact asked in another wording answered by the sentence asked nearest it; 6: a name answer asked
 # for by the kind its name says it is; 7: a RAFT reply quotes the sentence that states its answer,
 # not the first sentence holding its short part, which for "Who ...?" was the section's heading; a
-# question that holds its own answer dropped, and "Who ...?" says "their" for the subject named again)
+# question that holds its own answer dropped, and "Who ...?" says "their" for the subject's "X's")
 VERSION = 7
 MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
 DATE_RE = re.compile(rf"\b(?:\d{{1,2}} (?:{MONTHS}) \d{{4}}|(?:{MONTHS}) \d{{1,2}}, \d{{4}}|(?:{MONTHS}) \d{{4}})\b")
@@ -409,10 +409,10 @@ def rule_qa(chunk: dict, resolved: list[str], max_pairs: int, rng: random.Random
             by_subject.setdefault(subject, []).append(sent)
         rest = sent[len(subject) :].strip().rstrip(".!")
         if rest and rest.split()[0].lower() not in {"'s", "’s"}:  # the subject is the answer: "Who was born in Velmora?"
-            # the subject named again (a pronoun resolved) would give the answer away: "Who joined
-            # Pellow Labs after finishing their studies?", not "... after finishing Ada Quill's studies?"
+            # the subject named again (a resolved "her") would give the answer away: "Who joined Pellow
+            # Labs after finishing their studies?", not "... after finishing Ada Quill's studies?". A bare
+            # mention stays (it may be part of a longer name) and `gives_away` drops the question
             rest = re.sub(rf"\b{re.escape(subject)}['’]s\b", "their", rest)
-            rest = re.sub(rf"\b{re.escape(subject)}\b", "them", rest)
             pairs.append(_qa(chunk, WHO.format(rest=rest), sent, subject, "rule:who"))
         if len(sent.split()) > len(subject.split()) + 2:
             opening = " ".join(sent.split()[: len(subject.split()) + 1])

@@ -574,7 +574,7 @@ def stating_sentence(text: str, answer: str) -> str | None:
     and "no" is inside "known"."""
     sentences, heading_words = [], set()
     for sentence in split_sentences(text):
-        if sentence.text.startswith("#"):
+        if MARKDOWN_HEADING.match(sentence.text):
             heading_words |= set(normalize(sentence.text).split())
         else:
             sentences.append(sentence.text)
@@ -698,8 +698,9 @@ def synthesize(chunks: list[dict], cfg: SynthConfig, seed: int, teacher: Chat | 
         stats["teacher_unparsed"] = unparsed
     made_total = len(pairs)
     pairs, stats["removed_duplicates"] = dedupe(pairs)
-    stats["removed_answer_in_question"] = method_counts([p for p in pairs if gives_away(p)])
-    pairs = [p for p in pairs if not gives_away(p)]
+    given_away = [gives_away(p) for p in pairs]
+    stats["removed_answer_in_question"] = method_counts([p for p, away in zip(pairs, given_away) if away])
+    pairs = [p for p, away in zip(pairs, given_away) if not away]
     if cfg.roundtrip and pairs:
         pairs, dropped = roundtrip_filter(pairs, {c["id"]: c["text"] for c in chunks}, ask)
         stats["removed_roundtrip"] = method_counts(dropped)
